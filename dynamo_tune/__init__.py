@@ -1,0 +1,3 @@
+"""dynamo-tune: tune an NVIDIA Dynamo router with Optuna studies."""
+
+__version__ = "0.1.0"

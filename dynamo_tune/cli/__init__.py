@@ -1,0 +1,3 @@
+from dynamo_tune.cli.main import main
+
+__all__ = ["main"]

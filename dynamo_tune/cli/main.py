@@ -1,0 +1,45 @@
+"""The `dynamo-tune` command: argument parsing and error-to-exit-code mapping.
+
+Each subcommand family lives in its own module with a `register(subparsers)` function that
+adds its parsers and sets `func` (a callable taking the parsed `argparse.Namespace` and
+returning an exit code). `DynamoTuneError`s become one line on stderr and their `exit_code`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dynamo_tune import __version__
+from dynamo_tune.cli import metrics_cmd, stack_cmd, study_cmd
+from dynamo_tune.errors import DynamoTuneError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynamo-tune", description="Tune a Dynamo router with Optuna studies."
+    )
+    parser.add_argument("--version", action="version", version=f"dynamo-tune {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (study_cmd, metrics_cmd, stack_cmd):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except DynamoTuneError as exc:
+        print(f"dynamo-tune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dynamo-tune: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The deployment seam: what a trial needs from a Dynamo deployment. Pure (types only).
+
+A `Deployment` is started once per study, `apply()`-ed once per trial, and stopped at the
+end. Methods are async (the objective runs one `asyncio.run` per trial); implementations
+must not keep event-loop-bound objects (clients, tasks) between calls.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dynamo_tune.deploy.router import RouterConfig
+
+
+class Endpoints(BaseModel):
+    """Where a running deployment answers. URLs are absolute (`http://127.0.0.1:PORT`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    frontend_url: str = Field(description="OpenAI-compatible HTTP frontend, no trailing slash")
+    model: str = Field(description="Model name to put in requests")
+    metrics_urls: list[str] = Field(
+        default_factory=list, description="Every /metrics URL (frontend first, then workers)"
+    )
+    prometheus_url: str | None = Field(default=None, description="Prometheus scraping them")
+    scrape_interval_s: float | None = Field(
+        default=None, description="Prometheus scrape interval, when known"
+    )
+
+
+class AppliedConfig(BaseModel):
+    """What `apply()` did: the router config in force and how the frontend runs it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    router: RouterConfig
+    frontend_args: list[str] = Field(
+        default_factory=list, description="Router flags the frontend runs with"
+    )
+    restarted: list[str] = Field(
+        default_factory=list, description="Components restarted, e.g. ['frontend', 'worker-0']"
+    )
+    restart_seconds: float = Field(default=0.0, ge=0, description="Wall time of the restart")
+
+
+@runtime_checkable
+class Deployment(Protocol):
+    """A Dynamo deployment a study can configure. Raises `DeploymentError` on failure."""
+
+    async def start(self) -> None:
+        """Bring the deployment up (idempotent for already-running external ones)."""
+
+    async def apply(self, router: RouterConfig) -> AppliedConfig:
+        """Put `router` in force (restarting what must restart) and return what was done."""
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Return once the frontend lists the model and every worker is healthy."""
+
+    async def reset(self) -> None:
+        """Make the next trial start with cold KV caches (where the deployment can)."""
+
+    def endpoints(self) -> Endpoints:
+        """Current endpoints (valid after `start()`)."""
+
+    async def stop(self) -> None:
+        """Stop whatever this object started. Idempotent."""

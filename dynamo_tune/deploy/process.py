@@ -1,0 +1,121 @@
+"""Child processes in their own process group, stopped by pid. Does I/O: spawns processes.
+
+Contract: every child is started with `start_new_session=True` (its own session and process
+group), its stdout+stderr go to a log file, and `stop()` sends SIGTERM to the group, then
+SIGKILL after `grace_s`. Children are registered in a module-level set and stopped by an
+`atexit` hook, so none survives a normal exit or an uncaught exception of the parent.
+Never stop anything by name.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from dynamo_tune.errors import DeploymentError
+
+_LIVE: set[ManagedProcess] = set()
+
+
+class ManagedProcess:
+    """One child process in its own process group, logging to `log_path`."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
+
+    def start(self) -> None:
+        """Spawn the process (no shell). Raises `DeploymentError` if the binary is missing."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise DeploymentError(f"{self.name}: cannot start {self.argv[0]!r}: {exc}") from exc
+        finally:
+            log.close()
+        _LIVE.add(self)
+
+    def poll(self) -> int | None:
+        """The exit code if the process has ended, else None (also None if never started)."""
+        return self._popen.poll() if self._popen is not None else None
+
+    def is_running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last `lines` lines of the log file ('' if none)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM the process group, wait up to `grace_s`, then SIGKILL it. Idempotent."""
+        popen = self._popen
+        _LIVE.discard(self)
+        if popen is None:
+            return
+        if popen.poll() is None:
+            _signal_group(popen.pid, signal.SIGTERM)
+            try:
+                popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(popen.pid, signal.SIGKILL)
+                popen.wait(timeout=10)
+        # The leader may be gone while group members linger: sweep the group once more.
+        _signal_group(popen.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def wait_for_exit(procs: Sequence[ManagedProcess], timeout_s: float) -> bool:
+    """True once every process has exited, False after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(p.poll() is not None for p in procs):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stop_all() -> None:
+    """Stop every live child (the `atexit` hook; also safe to call directly)."""
+    for proc in list(_LIVE):
+        proc.stop(grace_s=3.0)
+
+
+atexit.register(stop_all)

@@ -1,0 +1,150 @@
+"""A private Prometheus server on loopback. Does I/O: writes its config, spawns `prometheus`.
+
+Contract: `PrometheusServer(run_dir, targets)` writes `prometheus.yml` (scrape interval
+`scrape_interval_s`, default 1 s) whose targets come from a file_sd file, so
+`set_targets()` changes them without a restart; TSDB under `run_dir/tsdb`; listens on a
+free 127.0.0.1 port. `start()` raises `PrometheusNotFound` when the binary is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import yaml
+
+from dynamo_tune.deploy.process import ManagedProcess
+from dynamo_tune.errors import DeploymentError
+from dynamo_tune.net import LOOPBACK, free_port, loopback_url
+
+
+class PrometheusNotFound(DeploymentError):
+    """The `prometheus` binary is not on PATH (Debian: `apt-get install prometheus`)."""
+
+
+def prometheus_binary() -> str | None:
+    """Path of the `prometheus` binary on PATH, or None."""
+    return shutil.which("prometheus")
+
+
+def render_config(targets_file: Path, scrape_interval_s: float) -> str:
+    """prometheus.yml text: one job `dynamo` whose targets come from `targets_file`. Pure."""
+    interval = f"{int(scrape_interval_s * 1000)}ms"
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": "dynamo",
+                "scrape_interval": interval,
+                "scrape_timeout": interval,
+                "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}],
+            }
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def render_targets(targets: dict[str, str]) -> str:
+    """file_sd JSON for {`host:port`: component label}. Pure."""
+    groups = [
+        {"targets": [address], "labels": {"component": component}}
+        for address, component in targets.items()
+    ]
+    return json.dumps(groups, indent=1)
+
+
+class PrometheusServer:
+    """One Prometheus process scraping `targets` ({`host:port`: component label})."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        targets: dict[str, str] | None = None,
+        scrape_interval_s: float = 1.0,
+        port: int | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.scrape_interval_s = scrape_interval_s
+        self.port = port or free_port()
+        self.url = loopback_url(self.port)
+        self._targets_file = run_dir / "prometheus-targets.json"
+        self._targets: dict[str, str] = dict(targets or {})
+        self.process: ManagedProcess | None = None
+
+    def set_targets(self, targets: dict[str, str]) -> None:
+        """Replace the scraped targets (atomically; Prometheus re-reads the file within ~1 s)."""
+        self._targets = dict(targets)
+        tmp = self._targets_file.with_suffix(".tmp")
+        tmp.write_text(render_targets(self._targets))
+        tmp.replace(self._targets_file)
+
+    def start(self) -> None:
+        binary = prometheus_binary()
+        if binary is None:
+            raise PrometheusNotFound(
+                "prometheus is not on PATH (install it: apt-get install -y prometheus)"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.set_targets(self._targets)
+        config = self.run_dir / "prometheus.yml"
+        config.write_text(render_config(self._targets_file, self.scrape_interval_s))
+        self.process = ManagedProcess(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--web.listen-address={LOOPBACK}:{self.port}",
+                f"--storage.tsdb.path={self.run_dir / 'tsdb'}",
+                "--storage.tsdb.retention.time=1d",
+                "--web.enable-lifecycle",
+                "--log.level=warn",
+            ],
+            self.run_dir / "prometheus.log",
+        )
+        self.process.start()
+
+    async def wait_ready(self, timeout_s: float = 20.0) -> None:
+        """Wait until `/-/ready` answers 200; raise `DeploymentError` with the log tail if not."""
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    break
+                try:
+                    if (await client.get(f"{self.url}/-/ready")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        tail = self.process.log_tail() if self.process else ""
+        raise DeploymentError(f"prometheus at {self.url} not ready after {timeout_s} s:\n{tail}")
+
+    async def wait_targets_up(self, addresses: Sequence[str], timeout_s: float = 20.0) -> None:
+        """Wait until every `host:port` in `addresses` has been scraped with health `up`."""
+        deadline = time.monotonic() + timeout_s
+        pending = set(addresses)
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    body = (await client.get(f"{self.url}/api/v1/targets")).json()
+                    up = {
+                        t["labels"]["instance"]
+                        for t in body["data"]["activeTargets"]
+                        if t.get("health") == "up"
+                    }
+                    pending = set(addresses) - up
+                    if not pending:
+                        return
+                except (httpx.TransportError, ValueError, KeyError):
+                    pass
+                await asyncio.sleep(0.2)
+        raise DeploymentError(f"prometheus targets not up after {timeout_s} s: {sorted(pending)}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()

@@ -1,0 +1,34 @@
+"""The dynamo-tune error tree. Pure.
+
+Every error the tool raises on purpose derives from `DynamoTuneError`; the CLI maps
+each to a one-line message and an exit code (`exit_code`). Third-party exceptions are
+translated where they are caught, with `raise ... from exc`.
+"""
+
+from __future__ import annotations
+
+
+class DynamoTuneError(Exception):
+    """Base of every deliberate dynamo-tune error. `exit_code` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+
+class SpecError(DynamoTuneError):
+    """A study file, CLI argument or config value is invalid (user input)."""
+
+    exit_code = 2
+
+
+class DeploymentError(DynamoTuneError):
+    """A deployment could not be started, applied, made ready or stopped."""
+
+
+class WorkloadError(DynamoTuneError):
+    """A workload could not run (not: a failed request, which is data on its record)."""
+
+
+class MetricsError(DynamoTuneError):
+    """Metrics could not be collected at all (e.g. Prometheus unreachable)."""
+
+    exit_code = 2

@@ -1,0 +1,44 @@
+"""What one workload run measured: its exact window and per-request truth. Pure (types only)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WorkloadReport(BaseModel):
+    """Summary of one workload run. Times are unix seconds; latencies are seconds.
+
+    The measured window is first measured request sent -> last measured response finished
+    (warmup excluded). Client latencies are exact per-request measurements: TTFT per request;
+    ITL over every inter-token gap (the seed's definition); e2e per request.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_start: float
+    window_end: float
+    requests_sent: int = 0
+    requests_ok: int = 0
+    requests_failed: int = 0
+    failures: dict[str, int] = Field(
+        default_factory=dict,
+        description="Failed requests by cause: http_4xx, http_5xx, busy_529, timeout, disconnect",
+    )
+    first_errors: list[str] = Field(default_factory=list, description="First few error texts")
+    failed: bool = Field(default=False, description="Failure ratio above the threshold")
+    client_ttft_p50_seconds: float | None = None
+    client_ttft_p95_seconds: float | None = None
+    client_ttft_p99_seconds: float | None = None
+    client_itl_p50_seconds: float | None = None
+    client_itl_p95_seconds: float | None = None
+    client_itl_p99_seconds: float | None = None
+    client_e2e_p50_seconds: float | None = None
+    client_e2e_p95_seconds: float | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    client_kve: float | None = Field(default=None, description="sum(cached) / sum(prompt)")
+    kve_ceiling: float | None = Field(
+        default=None, description="Best KVE any router could reach with unlimited cache"
+    )
+    output_tokens: int = 0
+    output_tokens_per_s: float | None = None
