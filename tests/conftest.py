@@ -1,0 +1,3 @@
+"""Shared fixtures: each family lives in `tests/fixtures/<name>.py`, registered here."""
+
+pytest_plugins = ["fixtures.prometheus", "fixtures.stack"]
