@@ -5,6 +5,25 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class RequestOutcome(BaseModel):
+    """One measured request, compactly: the per-request truth behind the percentiles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    session: str
+    turn: int
+    sent: float = Field(description="Unix seconds")
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    output_tokens: int | None = None
+    status: int | None = None
+    cause: str | None = Field(default=None, description="Failure cause; None when ok")
+    error: str | None = None
+
+
 class WorkloadReport(BaseModel):
     """Summary of one workload run. Times are unix seconds; latencies are seconds.
 
@@ -42,3 +61,17 @@ class WorkloadReport(BaseModel):
     )
     output_tokens: int = 0
     output_tokens_per_s: float | None = None
+    client_request_itl_p50_seconds: float | None = Field(
+        default=None, description="Per-request mean gap, p50 across requests (AIPerf's ITL)"
+    )
+    client_request_itl_p95_seconds: float | None = Field(
+        default=None, description="Per-request mean gap, p95 across requests (AIPerf's ITL)"
+    )
+    scheduling_lag_p50_seconds: float | None = Field(
+        default=None, description="Send time minus due time (client overhead), p50"
+    )
+    scheduling_lag_p99_seconds: float | None = None
+    warmup_requests: int = Field(default=0, description="Warmup requests sent before the window")
+    records: list[RequestOutcome] = Field(
+        default_factory=list, description="Every measured request, in send order"
+    )

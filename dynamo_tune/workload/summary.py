@@ -1,0 +1,128 @@
+"""From per-request records to a `WorkloadReport`. Pure.
+
+- window: first measured request sent -> last measured request finished (failed ones too);
+- TTFT = first content chunk - sent, e2e = end - sent (successful requests);
+- ITL = every gap between consecutive content chunks of successful requests (the seed's
+  definition); `client_request_itl_*` = per-request mean gap, then a percentile across requests
+  (AIPerf's definition), named apart;
+- client KVE = sum(cached_tokens) / sum(prompt_tokens) over successful requests with usage;
+- output tokens/s = sum(completion_tokens) / window length;
+- failed = failed / sent > max_failure_ratio (or nothing was sent).
+Percentiles interpolate linearly between order statistics (numpy's default).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from dynamo_tune.workload.record import RequestRecord
+from dynamo_tune.workload.report import RequestOutcome, WorkloadReport
+
+FIRST_ERRORS = 5
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The `q`-th percentile (0..100) with linear interpolation; None for no values."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"`0 <= q <= 100` must hold, but got {q=}.")
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _gaps(times: Sequence[float]) -> list[float]:
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def outcome(record: RequestRecord) -> RequestOutcome:
+    """The compact per-request line of the report."""
+    return RequestOutcome(
+        index=record.index,
+        session=record.session,
+        turn=record.turn,
+        sent=record.sent,
+        ttft_s=None if record.first_token is None else record.first_token - record.sent,
+        e2e_s=None if record.end is None else record.end - record.sent,
+        prompt_tokens=record.prompt_tokens,
+        cached_tokens=record.cached_tokens,
+        output_tokens=record.output_tokens,
+        status=record.status,
+        cause=record.cause,
+        error=record.error,
+    )
+
+
+def summarize(
+    records: Sequence[RequestRecord],
+    *,
+    kve_ceiling: float | None,
+    max_failure_ratio: float,
+    fallback_window: tuple[float, float],
+    warmup_requests: int = 0,
+    include_records: bool = True,
+) -> WorkloadReport:
+    """The report of `records` (measured requests only; warmup is not among them)."""
+    sent = sorted(records, key=lambda r: (r.sent, r.index))
+    ok = [r for r in sent if r.ok]
+    failed = [r for r in sent if not r.ok]
+    if sent:
+        start = sent[0].sent
+        end = max(r.end if r.end is not None else r.sent for r in sent)
+    else:
+        start, end = fallback_window
+    ttft = [r.first_token - r.sent for r in ok if r.first_token is not None]
+    e2e = [r.end - r.sent for r in ok if r.end is not None]
+    gaps: list[float] = []
+    request_itl: list[float] = []
+    for r in ok:
+        g = _gaps(r.token_times)
+        gaps.extend(g)
+        if g:
+            request_itl.append(sum(g) / len(g))
+    with_usage = [r for r in ok if r.prompt_tokens is not None]
+    prompt = sum(r.prompt_tokens or 0 for r in with_usage)
+    cached = sum(r.cached_tokens or 0 for r in with_usage)
+    knows_cache = any(r.cached_tokens is not None for r in with_usage)
+    output = sum(r.output_tokens or 0 for r in ok)
+    duration = end - start
+    lags = [r.sent - r.due for r in sent]
+    ratio = len(failed) / len(sent) if sent else 1.0
+    errors = [f"{r.cause}: {r.error}" for r in failed[:FIRST_ERRORS]]
+    if not sent:
+        errors = ["no measured request was sent"]
+    return WorkloadReport(
+        window_start=start,
+        window_end=end,
+        requests_sent=len(sent),
+        requests_ok=len(ok),
+        requests_failed=len(failed),
+        failures=dict(Counter(r.cause for r in failed if r.cause is not None)),
+        first_errors=errors,
+        failed=ratio > max_failure_ratio,
+        client_ttft_p50_seconds=percentile(ttft, 50),
+        client_ttft_p95_seconds=percentile(ttft, 95),
+        client_ttft_p99_seconds=percentile(ttft, 99),
+        client_itl_p50_seconds=percentile(gaps, 50),
+        client_itl_p95_seconds=percentile(gaps, 95),
+        client_itl_p99_seconds=percentile(gaps, 99),
+        client_e2e_p50_seconds=percentile(e2e, 50),
+        client_e2e_p95_seconds=percentile(e2e, 95),
+        prompt_tokens=prompt,
+        cached_tokens=cached,
+        client_kve=cached / prompt if prompt > 0 and knows_cache else None,
+        kve_ceiling=kve_ceiling,
+        output_tokens=output,
+        output_tokens_per_s=output / duration if duration > 0 else None,
+        client_request_itl_p50_seconds=percentile(request_itl, 50),
+        client_request_itl_p95_seconds=percentile(request_itl, 95),
+        scheduling_lag_p50_seconds=percentile(lags, 50),
+        scheduling_lag_p99_seconds=percentile(lags, 99),
+        warmup_requests=warmup_requests,
+        records=[outcome(r) for r in sent] if include_records else [],
+    )
