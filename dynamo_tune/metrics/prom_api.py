@@ -1,0 +1,86 @@
+"""A thin async client of the Prometheus HTTP API. Does I/O: HTTP GETs to Prometheus.
+
+One shared `httpx.AsyncClient` (owned by the caller), at most `concurrency` requests in
+flight. Every failure becomes `QueryFailed` (`unreachable=True` when no HTTP answer came
+back: refused, DNS, timeout), translated here from httpx's exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+
+from dynamo_tune.metrics.prom_parse import (
+    Matrix,
+    QueryFailed,
+    TargetState,
+    api_data,
+    parse_matrix,
+    parse_targets,
+    parse_vector,
+)
+from dynamo_tune.metrics.series import SeriesVector
+
+
+class PrometheusAPI:
+    """Instant, range and targets requests against `base_url` through `client`."""
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, concurrency: int = 8) -> None:
+        if concurrency < 1:
+            raise ValueError(f"`concurrency >= 1` must hold, but got {concurrency=}")
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self._slots = asyncio.Semaphore(concurrency)
+        self.answered = 0
+        """How many requests got an HTTP answer (any status): 0 means unreachable."""
+
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        async with self._slots:
+            try:
+                response = await self.client.get(url, params=params)
+            except httpx.TimeoutException as exc:
+                raise QueryFailed(
+                    f"no answer from {url} within the timeout ({type(exc).__name__})",
+                    unreachable=True,
+                ) from exc
+            except httpx.TransportError as exc:
+                raise QueryFailed(
+                    f"cannot reach {url}: {exc or type(exc).__name__}", unreachable=True
+                ) from exc
+        self.answered += 1
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise QueryFailed(
+                f"HTTP {response.status_code} from {url} with malformed JSON: "
+                f"{response.text[:120]!r}"
+            ) from exc
+        if response.is_error:
+            detail = body.get("error") if isinstance(body, dict) else None
+            raise QueryFailed(f"HTTP {response.status_code} from {url}: {detail or body!r}")
+        return api_data(body)
+
+    async def query(self, promql: str, at: float | None = None) -> SeriesVector:
+        """Instant query (at unix time `at`, or now): {labels: value}."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        return parse_vector(await self._get("/api/v1/query", params))
+
+    async def query_range(self, promql: str, start: float, end: float, step_s: float) -> Matrix:
+        """Range query over `[start, end]` every `step_s` seconds."""
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step_s:.3f}",
+        }
+        return parse_matrix(await self._get("/api/v1/query_range", params))
+
+    async def targets(self) -> list[TargetState]:
+        """The active scrape targets with their last scrape times."""
+        return parse_targets(await self._get("/api/v1/targets", {"state": "active"}))

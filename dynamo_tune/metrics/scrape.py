@@ -1,0 +1,147 @@
+"""`ScrapeBackend`: window metrics straight from `/metrics` endpoints. Does I/O: HTTP GETs.
+
+No Prometheus needed: `mark_start()` snapshots every endpoint (and keeps sampling the
+gauges every `sample_interval_s` in the background), `collect(start, end)` snapshots them
+again; counter and bucket differences between the two snapshots go through the same pure
+code as the Prometheus backend (`window.py`), so both give the same `DynamoMetricsResult`.
+`mark_start()` and `collect()` must run in the same event loop (one trial, one `asyncio.run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+
+import httpx
+
+from dynamo_tune.errors import MetricsError
+from dynamo_tune.metrics.config import validate_http_url
+from dynamo_tune.metrics.exposition import Snapshot, merge, over_time, parse_exposition
+from dynamo_tune.metrics.models import DynamoMetricsResult
+from dynamo_tune.metrics.prometheus import select_specs
+from dynamo_tune.metrics.series import counter_deltas
+from dynamo_tune.metrics.window import WindowData, evaluate_window
+
+
+class ScrapeBackend:
+    """Exact-window collection from snapshots of `metrics_urls` (full `/metrics` URLs)."""
+
+    def __init__(
+        self,
+        metrics_urls: list[str],
+        *,
+        timeout_s: float = 10.0,
+        sample_interval_s: float | None = 1.0,
+        metrics: Sequence[str] | None = None,
+    ) -> None:
+        if not metrics_urls:
+            raise MetricsError("the scrape backend needs at least one /metrics URL")
+        try:
+            self.metrics_urls = [validate_http_url(url) for url in metrics_urls]
+        except ValueError as exc:
+            raise MetricsError(f"metrics_urls: {exc}") from exc
+        self.timeout_s = timeout_s
+        self.sample_interval_s = sample_interval_s
+        self.specs = select_specs(metrics)
+        self._counters = {s.series for s in self.specs if s.kind != "gauge"}
+        self._gauges = {s.series for s in self.specs if s.kind == "gauge"}
+        self._start: dict[str, Snapshot] | None = None
+        self._start_errors: list[str] = []
+        self._gauge_samples: list[Snapshot] = []
+        self._sampler: asyncio.Task[None] | None = None
+
+    async def _snapshot(
+        self, client: httpx.AsyncClient, names: set[str]
+    ) -> tuple[dict[str, Snapshot], list[str]]:
+        """{url: snapshot} of every endpoint that answered, and one error per other."""
+
+        async def one(url: str) -> Snapshot:
+            response = await client.get(url)
+            response.raise_for_status()
+            return parse_exposition(response.text, url, names)
+
+        answers = await asyncio.gather(*(one(u) for u in self.metrics_urls), return_exceptions=True)
+        snapshots: dict[str, Snapshot] = {}
+        errors: list[str] = []
+        for url, answer in zip(self.metrics_urls, answers, strict=True):
+            if isinstance(answer, httpx.HTTPError | ValueError):
+                errors.append(f"{url}: {type(answer).__name__}: {answer}")
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                snapshots[url] = answer
+        return snapshots, errors
+
+    async def mark_start(self) -> None:
+        """Snapshot every endpoint now and start sampling the gauges."""
+        await self._stop_sampler()
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            start, self._start_errors = await self._snapshot(client, self._counters | self._gauges)
+        if not start:
+            raise MetricsError(f"no /metrics endpoint answered: {'; '.join(self._start_errors)}")
+        self._start = start
+        self._gauge_samples = [merge(list(start.values()))]
+        if self.sample_interval_s is not None:
+            self._sampler = asyncio.create_task(self._sample_gauges(self.sample_interval_s))
+
+    async def _sample_gauges(self, every_s: float) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            while True:
+                await asyncio.sleep(every_s)
+                snapshots, _ = await self._snapshot(client, self._gauges)
+                self._gauge_samples.append(merge(list(snapshots.values())))
+
+    async def _stop_sampler(self) -> None:
+        task, self._sampler = self._sampler, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        if task.get_loop() is asyncio.get_running_loop():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def collect(self, start: float, end: float) -> DynamoMetricsResult:
+        """Metrics of `[start, end]` from the differences since `mark_start()`."""
+        if not end > start:
+            raise MetricsError(f"window end must be after its start, but got {start=}, {end=}")
+        if self._start is None:
+            raise MetricsError("ScrapeBackend.collect() needs mark_start() before the workload")
+        await self._stop_sampler()
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            finish, errors = await self._snapshot(client, self._counters | self._gauges)
+        if not finish:
+            raise MetricsError(f"no /metrics endpoint answered: {'; '.join(errors)}")
+        both = [url for url in self.metrics_urls if url in self._start and url in finish]
+        before = merge([self._start[url] for url in both])
+        after = merge([finish[url] for url in both])
+        data = WindowData(
+            deltas={
+                name: counter_deltas(before.get(name, {}), after.get(name, {}))
+                for name in self._counters
+            },
+            gauges={
+                spec.key: over_time(
+                    [
+                        s.get(spec.series, {})
+                        for s in [*self._gauge_samples, merge(list(finish.values()))]
+                    ],
+                    spec.over_time,
+                )
+                for spec in self.specs
+                if spec.kind == "gauge"
+            },
+        )
+        values, reset_errors = evaluate_window(self.specs, data, end - start)
+        self._start = None
+        return DynamoMetricsResult.from_values(
+            values,
+            collection_timestamp=time.time(),
+            backend="scrape",
+            mode="window",
+            window_start=start,
+            window_end=end,
+            scrape_wait_seconds=0.0,
+            errors=[f"start snapshot: {e}" for e in self._start_errors] + errors + reset_errors,
+        )
