@@ -92,7 +92,7 @@ def summarize(
     output = sum(r.output_tokens or 0 for r in ok)
     duration = end - start
     lags = [r.sent - r.due for r in sent]
-    ratio = len(failed) / len(sent) if sent else 1.0
+    ratio = len(failed) / len(sent) if sent else 0.0
     errors = [f"{r.cause}: {r.error}" for r in failed[:FIRST_ERRORS]]
     if not sent:
         errors = ["no measured request was sent"]
@@ -104,7 +104,7 @@ def summarize(
         requests_failed=len(failed),
         failures=dict(Counter(r.cause for r in failed if r.cause is not None)),
         first_errors=errors,
-        failed=ratio > max_failure_ratio,
+        failed=not sent or ratio > max_failure_ratio,
         client_ttft_p50_seconds=percentile(ttft, 50),
         client_ttft_p95_seconds=percentile(ttft, 95),
         client_ttft_p99_seconds=percentile(ttft, 99),

@@ -1,0 +1,131 @@
+"""Runner scheduling: in-flight limit, dependencies and think time, warmup and window."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import respx
+
+from dynamo_tune.deploy.base import Endpoints
+from dynamo_tune.workload import AgenticWorkloadSpec, PrefixHints, make_workload
+
+URL = "http://127.0.0.1:9"
+ENDPOINTS = Endpoints(frontend_url=URL, model="tiny")
+DONE = b"data: [DONE]\n\n"
+
+
+class Server:
+    """Streams that take `hold_s` each; records arrivals and the peak of streams in progress."""
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self.in_flight = 0
+        self.peak = 0
+        self.arrivals: list[tuple[float, dict[str, object]]] = []
+
+    async def _stream(self) -> AsyncIterator[bytes]:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(self.hold_s)
+        self.in_flight -= 1
+        yield b'data: {"choices":[{"index":0,"delta":{"content":" w1"}}]}\n\n'
+        yield DONE
+
+
+class _AsyncStream(httpx.AsyncByteStream):
+    def __init__(self, gen: AsyncIterator[bytes]) -> None:
+        self.gen = gen
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self.gen:
+            yield part
+
+
+@pytest.fixture
+def server() -> Server:
+    return Server(hold_s=0.05)
+
+
+def mock(server: Server) -> None:
+    respx.get(f"{URL}/v1/models").respond(200, json={"data": []})
+
+    def effect(request: httpx.Request) -> httpx.Response:
+        server.arrivals.append((time.time(), json.loads(request.content)))
+        return httpx.Response(200, stream=_AsyncStream(server._stream()))
+
+    respx.post(f"{URL}/v1/chat/completions").mock(side_effect=effect)
+
+
+def small(**overrides: object) -> AgenticWorkloadSpec:
+    doc: dict[str, object] = {
+        "system_prompt_tokens": 4,
+        "session_context_tokens": 4,
+        "appended_tokens": 4,
+        "output_tokens": 1,
+    }
+    doc.update(overrides)
+    return AgenticWorkloadSpec.model_validate(doc)
+
+
+@respx.mock
+async def test_in_flight_limit_is_respected(server: Server) -> None:
+    mock(server)
+    workload = make_workload(small(sessions=12, turns=1, concurrency=3), block_size=4)
+    report = await workload.run(ENDPOINTS, PrefixHints())
+    assert report.requests_ok == 12
+    assert server.peak == 3
+    # 12 requests, 3 at a time, 50 ms each: at least 4 rounds
+    assert report.window_end - report.window_start >= 4 * 0.05
+
+
+@respx.mock
+async def test_turns_wait_for_the_previous_turn_plus_think_time(server: Server) -> None:
+    mock(server)
+    workload = make_workload(
+        small(sessions=1, turns=3, concurrency=4, think_time_s=0.1), block_size=4
+    )
+    report = await workload.run(ENDPOINTS, PrefixHints())
+    sent = [r.sent for r in report.records]
+    ends = [r.sent + (r.e2e_s or 0) for r in report.records]
+    for turn in (1, 2):
+        assert sent[turn] - ends[turn - 1] == pytest.approx(0.1, abs=0.03)
+    lengths = [
+        sum(len(m["content"].split()) for m in body["messages"]) for _, body in server.arrivals
+    ]  # type: ignore[index,union-attr]
+    assert lengths == [12, 12 + 1 + 4, 12 + 1 + 4 + 1 + 4]
+
+
+@respx.mock
+async def test_open_loop_rate_is_not_held_back_by_slow_responses(server: Server) -> None:
+    server.hold_s = 0.3
+    mock(server)
+    workload = make_workload(small(sessions=20, turns=1, rate=100.0), block_size=4)
+    report = await workload.run(ENDPOINTS, PrefixHints())
+    assert report.requests_ok == 20
+    assert server.peak > 10  # arrivals kept coming while earlier streams were held
+    assert report.scheduling_lag_p50_seconds is not None
+    assert report.scheduling_lag_p50_seconds < 0.005
+
+
+@respx.mock
+async def test_warmup_is_excluded_from_the_window(server: Server) -> None:
+    mock(server)
+    spec = small(
+        sessions=2,
+        turns=1,
+        warmup={"requests": 5, "quiet_gap_s": 0.2, "prompt_tokens": 7},
+    )
+    started = time.time()
+    report = await make_workload(spec, block_size=4).run(ENDPOINTS, PrefixHints())
+    assert report.warmup_requests == 5
+    assert report.requests_sent == 2
+    warm = [t for t, body in server.arrivals if len(body["messages"]) == 1]  # type: ignore[arg-type]
+    assert len(warm) == 5
+    # the window starts after every warmup request finished and the quiet gap passed
+    assert report.window_start >= max(warm) + 0.05 + 0.2 - 0.01
+    assert report.window_start > started
