@@ -1,0 +1,38 @@
+"""Deployments a study can configure: the local Dynamo stack, an external one, user commands.
+
+`DeploymentSpec` is the `deployment:` section of study.yaml; `make_deployment(spec)` builds the
+`Deployment`. `RouterConfig` holds the router knobs; `router_flags` maps them to frontend flags.
+"""
+
+from dynamo_tune.deploy.base import AppliedConfig, Deployment, Endpoints
+from dynamo_tune.deploy.router import RouterConfig, RouterMode
+from dynamo_tune.deploy.router_flags import router_flags
+from dynamo_tune.deploy.spec import (
+    AnyDeploymentSpec,
+    CommandDeploymentSpec,
+    DeploymentSpec,
+    ExternalDeploymentSpec,
+    FrontendBuckets,
+    LocalDeploymentSpec,
+    MockerSpec,
+    make_deployment,
+)
+from dynamo_tune.deploy.tiny_model import ensure_tiny_model
+
+__all__ = [
+    "AnyDeploymentSpec",
+    "AppliedConfig",
+    "CommandDeploymentSpec",
+    "Deployment",
+    "DeploymentSpec",
+    "Endpoints",
+    "ExternalDeploymentSpec",
+    "FrontendBuckets",
+    "LocalDeploymentSpec",
+    "MockerSpec",
+    "RouterConfig",
+    "RouterMode",
+    "ensure_tiny_model",
+    "make_deployment",
+    "router_flags",
+]

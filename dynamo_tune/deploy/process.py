@@ -4,18 +4,23 @@ Contract: every child is started with `start_new_session=True` (its own session 
 group), its stdout+stderr go to a log file, and `stop()` sends SIGTERM to the group, then
 SIGKILL after `grace_s`. Children are registered in a module-level set and stopped by an
 `atexit` hook, so none survives a normal exit or an uncaught exception of the parent.
-Never stop anything by name.
+On Linux a child started from the main thread also gets `PR_SET_PDEATHSIG(SIGKILL)`, so it
+dies with the parent even when the parent is killed outright (SIGKILL skips `atexit`). The
+CLI turns SIGTERM into a normal exit. Never stop anything by name.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from dynamo_tune.errors import DeploymentError
@@ -58,6 +63,7 @@ class ManagedProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
+                preexec_fn=_parent_death_hook(),
             )
         except OSError as exc:
             raise DeploymentError(f"{self.name}: cannot start {self.argv[0]!r}: {exc}") from exc
@@ -95,6 +101,34 @@ class ManagedProcess:
                 popen.wait(timeout=10)
         # The leader may be gone while group members linger: sweep the group once more.
         _signal_group(popen.pid, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_hook() -> Callable[[], None] | None:
+    """A preexec hook asking Linux to SIGKILL the child when its parent dies.
+
+    The kernel ties PDEATHSIG to the thread that forked, so it is only set from the main
+    thread (a worker thread of an executor may end long before the parent does).
+    """
+    if (
+        not sys.platform.startswith("linux")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -145,6 +147,51 @@ class PrometheusServer:
                 await asyncio.sleep(0.2)
         raise DeploymentError(f"prometheus targets not up after {timeout_s} s: {sorted(pending)}")
 
+    async def wait_scraped_after(
+        self, addresses: Sequence[str], after_unix: float, timeout_s: float = 20.0
+    ) -> None:
+        """Wait until every `host:port` in `addresses` was scraped `up` after `after_unix`.
+
+        Used after a restart, so that no measured window starts before Prometheus has seen
+        the restarted process's fresh counters.
+        """
+        deadline = time.monotonic() + timeout_s
+        pending = set(addresses)
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    body = (await client.get(f"{self.url}/api/v1/targets")).json()
+                    done = {
+                        t["labels"]["instance"]
+                        for t in body["data"]["activeTargets"]
+                        if t.get("health") == "up"
+                        and parse_rfc3339(t.get("lastScrape", "")) > after_unix
+                    }
+                    pending = set(addresses) - done
+                    if not pending:
+                        return
+                except (httpx.TransportError, ValueError, KeyError):
+                    pass
+                await asyncio.sleep(0.1)
+        raise DeploymentError(
+            f"prometheus did not scrape {sorted(pending)} after the restart within {timeout_s} s"
+        )
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_rfc3339(stamp: str) -> float:
+    """Unix seconds of a Prometheus RFC 3339 time (nanosecond fractions allowed); 0 if empty.
+
+    Pure. Raises ValueError on a malformed time.
+    """
+    if not stamp or stamp.startswith("0001-01-01"):
+        return 0.0
+    text = stamp.replace("Z", "+00:00")
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    return datetime.fromisoformat(text).timestamp()

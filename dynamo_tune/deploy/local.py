@@ -1,0 +1,316 @@
+"""The local Dynamo stack: N mocker workers, one frontend, optionally Prometheus.
+
+Does I/O: generates the tiny model, spawns and stops processes, polls HTTP endpoints.
+
+`apply()` restarts only the frontend when only router flags change; with `isolation:
+restart` (or a new block size) it also restarts every worker, so the trial starts with cold
+KV caches. `reset()` restarts the workers. Every restart waits until the frontend lists the
+model and `/health` lists every (new) worker, then — when Prometheus runs — until Prometheus
+has scraped each restarted process once, so no measured window straddles a counter reset.
+Ports stay the same across restarts (targets and URLs do not change). A dead component is
+reported as `DeploymentError` with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from dynamo_tune.deploy.base import AppliedConfig, Endpoints
+from dynamo_tune.deploy.local_commands import (
+    dynamo_env,
+    frontend_argv,
+    frontend_env,
+    frontend_router_args,
+    worker_argv,
+    worker_env,
+)
+from dynamo_tune.deploy.ports import free_low_port
+from dynamo_tune.deploy.process import ManagedProcess
+from dynamo_tune.deploy.prometheus import PrometheusServer, prometheus_binary
+from dynamo_tune.deploy.readiness import Probe, probe
+from dynamo_tune.deploy.router import RouterConfig
+from dynamo_tune.deploy.spec import LocalDeploymentSpec
+from dynamo_tune.deploy.tiny_model import ensure_tiny_model
+from dynamo_tune.errors import DeploymentError
+from dynamo_tune.net import LOOPBACK, free_port, loopback_url
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 5.0
+FRONTEND = "frontend"
+
+
+class LocalStack:
+    """A `Deployment` of real Dynamo processes on 127.0.0.1 (see module docstring)."""
+
+    def __init__(
+        self,
+        spec: LocalDeploymentSpec | None = None,
+        *,
+        python: str = sys.executable,
+        model_cache_dir: Path | None = None,
+    ) -> None:
+        self.spec = spec or LocalDeploymentSpec()
+        self._python = python
+        self._model_cache_dir = model_cache_dir
+        self._router = self.spec.router
+        self._block_size = self.spec.block_size
+        self._run_dir: Path | None = None
+        self._own_run_dir = False
+        self._model_dir: Path | None = None
+        self._env: dict[str, str] = {}
+        self._frontend_port = 0
+        self._worker_ports: list[int] = []
+        self._frontend: ManagedProcess | None = None
+        self._workers: list[ManagedProcess] = []
+        self._instances: set[int] = set()
+        self.prometheus: PrometheusServer | None = None
+        self.notice = ""  # e.g. "prometheus not on PATH: ..." (for the CLI)
+        self.restarts = 0
+
+    # -- properties -------------------------------------------------------------------------
+
+    @property
+    def run_dir(self) -> Path:
+        if self._run_dir is None:
+            raise DeploymentError("the local stack is not started")
+        return self._run_dir
+
+    @property
+    def router(self) -> RouterConfig:
+        """The router configuration in force."""
+        return self._router
+
+    @property
+    def frontend_url(self) -> str:
+        return loopback_url(self._frontend_port)
+
+    def pids(self) -> dict[str, int]:
+        """Component name -> pid of every running child (frontend, workers, prometheus)."""
+        procs = [self._frontend, *self._workers]
+        if self.prometheus is not None:
+            procs.append(self.prometheus.process)
+        return {p.name: p.pid for p in procs if p is not None and p.pid is not None}
+
+    def endpoints(self) -> Endpoints:
+        if self._frontend is None:
+            raise DeploymentError("the local stack is not started")
+        return Endpoints(
+            frontend_url=self.frontend_url,
+            model=self.spec.model_name,
+            metrics_urls=[self.frontend_url + "/metrics", *self._worker_metrics_urls()],
+            prometheus_url=self.prometheus.url if self.prometheus else None,
+            scrape_interval_s=self.spec.scrape_interval_s if self.prometheus else None,
+        )
+
+    def _worker_metrics_urls(self) -> list[str]:
+        return [loopback_url(port, "/metrics") for port in self._worker_ports]
+
+    def _targets(self) -> dict[str, str]:
+        targets = {f"{LOOPBACK}:{self._frontend_port}": FRONTEND}
+        for i, port in enumerate(self._worker_ports):
+            targets[f"{LOOPBACK}:{port}"] = f"worker-{i}"
+        return targets
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._frontend is not None:
+            return
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        t0 = time.monotonic()
+        if self.spec.run_dir is not None:
+            self._run_dir = self.spec.run_dir
+            self._run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self._run_dir = Path(tempfile.mkdtemp(prefix="dynamo-tune-stack-"))
+            self._own_run_dir = True
+        discovery = self._run_dir / "discovery"
+        shutil.rmtree(discovery, ignore_errors=True)  # stale registrations of an old run
+        self._model_dir = ensure_tiny_model(self._model_cache_dir)
+        self._env = dynamo_env(os.environ, discovery)
+        self._frontend_port = free_port()
+        self._worker_ports = []
+        for _ in range(self.spec.workers):
+            self._worker_ports.append(free_low_port(exclude=self._worker_ports))
+        self._start_prometheus()
+        self._workers = [self._spawn_worker(i) for i in range(self.spec.workers)]
+        self._frontend = self._spawn_frontend()
+        await self._wait_ready(self.spec.ready_timeout_s, stale=set())
+        ready_at = time.time()
+        if self.prometheus is not None:
+            await self.prometheus.wait_ready()
+            await self.prometheus.wait_scraped_after(list(self._targets()), ready_at)
+        log.info("local stack ready in %.2f s at %s", time.monotonic() - t0, self.frontend_url)
+
+    def _start_prometheus(self) -> None:
+        wanted = self.spec.prometheus
+        if wanted is False:
+            self.notice = "prometheus disabled: the scrape backend will be used"
+            return
+        if wanted == "auto" and prometheus_binary() is None:
+            self.notice = "prometheus not on PATH: the scrape backend will be used"
+            log.warning(self.notice)
+            return
+        self.prometheus = PrometheusServer(
+            self.run_dir / "prometheus", self._targets(), self.spec.scrape_interval_s
+        )
+        self.prometheus.start()
+
+    def _log_path(self, name: str) -> Path:
+        path = self.run_dir / "logs" / f"{name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            fh.write(f"=== dynamo-tune: starting {name} at {time.time():.3f}\n")
+        return path
+
+    def _spawn_worker(self, i: int) -> ManagedProcess:
+        assert self._model_dir is not None
+        name = f"worker-{i}"
+        proc = ManagedProcess(
+            name,
+            worker_argv(
+                self._python,
+                self._model_dir,
+                self.spec.model_name,
+                self.spec.mocker,
+                self._block_size,
+            ),
+            self._log_path(name),
+            env=worker_env(self._env, self._worker_ports[i]),
+        )
+        proc.start()
+        return proc
+
+    def _spawn_frontend(self) -> ManagedProcess:
+        proc = ManagedProcess(
+            FRONTEND,
+            frontend_argv(self._python, self._frontend_port, self._router, self._block_size),
+            self._log_path(FRONTEND),
+            env=frontend_env(self._env, self.spec.buckets),
+        )
+        proc.start()
+        return proc
+
+    async def stop(self) -> None:
+        procs = [p for p in [self._frontend, *self._workers] if p is not None]
+        await _stop_all(procs)
+        if self.prometheus is not None:
+            await asyncio.to_thread(self.prometheus.stop)
+        self._frontend, self._workers, self.prometheus = None, [], None
+        self._instances = set()
+        if self._own_run_dir and self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
+
+    # -- trials -----------------------------------------------------------------------------
+
+    async def apply(self, router: RouterConfig) -> AppliedConfig:
+        if self._frontend is None:
+            raise DeploymentError("apply() before start()")
+        block_size = router.block_size or self.spec.mocker.block_size
+        restart_workers = self.spec.isolation == "restart" or block_size != self._block_size
+        old_args = frontend_router_args(self._router, self._block_size)
+        new_args = frontend_router_args(router, block_size)
+        self._router, self._block_size = router, block_size
+        restarted = await self._restart(frontend=new_args != old_args, workers=restart_workers)
+        return AppliedConfig(
+            router=router,
+            frontend_args=new_args,
+            restarted=restarted[0],
+            restart_seconds=restarted[1],
+        )
+
+    async def reset(self) -> None:
+        await self._restart(frontend=False, workers=True)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        await self._wait_ready(timeout_s, stale=set())
+
+    async def _restart(self, frontend: bool, workers: bool) -> tuple[list[str], float]:
+        """Restart the chosen components; return (their names, seconds to ready and scraped)."""
+        if not (frontend or workers):
+            return [], 0.0
+        t0 = time.monotonic()
+        stale = set(self._instances) if workers else set()
+        old = ([self._frontend] if frontend and self._frontend else []) + (
+            list(self._workers) if workers else []
+        )
+        await _stop_all(old)
+        if workers:
+            self._workers = [self._spawn_worker(i) for i in range(self.spec.workers)]
+        if frontend:
+            self._frontend = self._spawn_frontend()
+        names = [p.name for p in old]
+        await self._wait_ready(self.spec.ready_timeout_s, stale)
+        ready_s = time.monotonic() - t0
+        if self.prometheus is not None:
+            self.prometheus.set_targets(self._targets())
+            addresses = [a for a, c in self._targets().items() if c in names]
+            await self.prometheus.wait_scraped_after(addresses, time.time())
+        total_s = time.monotonic() - t0
+        self.restarts += 1
+        log.info(
+            "restarted %s: ready in %.2f s, scraped in %.2f s", ", ".join(names), ready_s, total_s
+        )
+        return names, total_s
+
+    # -- health -----------------------------------------------------------------------------
+
+    def check_alive(self) -> None:
+        """Raise `DeploymentError` (with the log tail) if any component has exited."""
+        procs = [self._frontend, *self._workers]
+        if self.prometheus is not None:
+            procs.append(self.prometheus.process)
+        for proc in procs:
+            if proc is None:
+                continue
+            code = proc.poll()
+            if code is not None:
+                raise DeploymentError(
+                    f"{proc.name} (pid {proc.pid}) exited with code {code}; "
+                    f"log {proc.log_path}:\n{proc.log_tail()}"
+                )
+
+    async def _wait_ready(self, timeout_s: float, stale: set[int]) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = Probe()
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while True:
+                self.check_alive()
+                last = await probe(
+                    client, self.frontend_url, self.spec.model_name, self._worker_metrics_urls()
+                )
+                if last.ready(self.spec.workers, stale):
+                    self._instances = last.instances
+                    return
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+        tails = "\n".join(
+            f"--- {p.name}:\n{p.log_tail(10)}" for p in [self._frontend, *self._workers] if p
+        )
+        raise DeploymentError(
+            f"local stack not ready after {timeout_s} s ({last.describe(self.spec.workers)})\n"
+            + tails
+        )
+
+
+async def _stop_all(procs: list[ManagedProcess]) -> None:
+    """Stop processes concurrently (SIGTERM, SIGKILL after the grace period)."""
+    await asyncio.gather(*(asyncio.to_thread(p.stop, STOP_GRACE_S) for p in procs))

@@ -1,0 +1,129 @@
+"""Environment and argv of the local stack's Dynamo processes (design.md §4). Pure.
+
+Every process gets file discovery in the run dir, the tcp request plane, the zmq event plane
+and the four host variables that keep Dynamo on 127.0.0.1 (without them it advertises the
+machine's external address). Workers expose `/metrics` on their own `DYN_SYSTEM_PORT`;
+Dynamo 1.6.1 reads that variable as a signed 16-bit integer, so it must be <= 32767.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from dynamo_tune.deploy.router import RouterConfig
+from dynamo_tune.deploy.router_flags import router_flags
+from dynamo_tune.deploy.spec import FrontendBuckets, MockerSpec
+from dynamo_tune.net import LOOPBACK
+
+MAX_SYSTEM_PORT = 32767
+
+LOOPBACK_HOST_VARS = (
+    "DYN_TCP_RPC_HOST",
+    "DYN_EVENT_PLANE_HOST",
+    "DYN_TCP_RESPONSE_STREAM_HOST",
+    "DYN_SYSTEM_HOST",
+)
+
+# Inherited variables that would change what the stack does (router knobs, ports, planes).
+_DROP_PREFIXES = ("DYN_", "ETCD_", "NATS_")
+
+
+def dynamo_env(base: Mapping[str, str], discovery_dir: Path) -> dict[str, str]:
+    """The environment shared by every local Dynamo process."""
+    env = {k: v for k, v in base.items() if not k.startswith(_DROP_PREFIXES)}
+    env.update(
+        {
+            "DYN_DISCOVERY_BACKEND": "file",
+            "DYN_FILE_KV": str(discovery_dir),
+            "DYN_REQUEST_PLANE": "tcp",
+            "DYN_EVENT_PLANE": "zmq",
+            "HF_HUB_OFFLINE": "1",
+            "DYN_LOG": "warn",
+        }
+    )
+    env.update({name: LOOPBACK for name in LOOPBACK_HOST_VARS})
+    return env
+
+
+def worker_env(base: Mapping[str, str], system_port: int) -> dict[str, str]:
+    """A worker's environment: `base` plus its own metrics port."""
+    if not 0 < system_port <= MAX_SYSTEM_PORT:
+        raise ValueError(
+            f"`0 < system_port <= {MAX_SYSTEM_PORT}` must hold, but got {system_port=}."
+        )
+    return {**base, "DYN_SYSTEM_PORT": str(system_port)}
+
+
+def frontend_env(base: Mapping[str, str], buckets: FrontendBuckets) -> dict[str, str]:
+    """The frontend's environment: `base` plus its histogram bucket layout."""
+    return {
+        **base,
+        "DYN_METRICS_TTFT_MIN": repr(buckets.ttft_min),
+        "DYN_METRICS_TTFT_MAX": repr(buckets.ttft_max),
+        "DYN_METRICS_TTFT_COUNT": str(buckets.ttft_count),
+        "DYN_METRICS_ITL_MIN": repr(buckets.itl_min),
+        "DYN_METRICS_ITL_MAX": repr(buckets.itl_max),
+        "DYN_METRICS_ITL_COUNT": str(buckets.itl_count),
+    }
+
+
+def worker_argv(
+    python: str, model_dir: Path, model_name: str, mocker: MockerSpec, block_size: int
+) -> list[str]:
+    """`python -m dynamo.mocker ...` for one worker (one engine per process)."""
+    argv = [
+        python,
+        "-m",
+        "dynamo.mocker",
+        "--model-path",
+        str(model_dir),
+        "--model-name",
+        model_name,
+        "--discovery-backend",
+        "file",
+        "--request-plane",
+        "tcp",
+        "--event-plane",
+        "zmq",
+        "--num-workers",
+        "1",
+        "--speedup-ratio",
+        repr(mocker.speedup_ratio),
+        "--block-size",
+        str(block_size),
+        "--num-gpu-blocks-override",
+        str(mocker.num_gpu_blocks),
+    ]
+    if mocker.max_num_seqs is not None:
+        argv += ["--max-num-seqs", str(mocker.max_num_seqs)]
+    if mocker.max_num_batched_tokens is not None:
+        argv += ["--max-num-batched-tokens", str(mocker.max_num_batched_tokens)]
+    if not mocker.enable_prefix_caching:
+        argv.append("--no-enable-prefix-caching")
+    return argv + list(mocker.extra_args)
+
+
+def frontend_router_args(router: RouterConfig, block_size: int) -> list[str]:
+    """The frontend's router flags; the block size always matches the workers'."""
+    return router_flags(router.model_copy(update={"block_size": block_size}))
+
+
+def frontend_argv(python: str, http_port: int, router: RouterConfig, block_size: int) -> list[str]:
+    """`python -m dynamo.frontend ...` on 127.0.0.1:`http_port` with the router flags."""
+    return [
+        python,
+        "-m",
+        "dynamo.frontend",
+        "--http-host",
+        LOOPBACK,
+        "--http-port",
+        str(http_port),
+        "--discovery-backend",
+        "file",
+        "--request-plane",
+        "tcp",
+        "--event-plane",
+        "zmq",
+        *frontend_router_args(router, block_size),
+    ]
