@@ -1,20 +1,24 @@
 """Where the window's edges fall among Prometheus scrapes. Pure.
 
 `t0 = start`: an instant vector at `start` is the last scrape at or before it, which holds
-none of the window's traffic. `t1` must be after the first scrape that follows `end`: the
-collector polls `/api/v1/targets` until every target's `lastScrape` is past `end`
-(`pending`), then takes `t1` = now — or, for a window long past, `end + 1.5 intervals`, so
-gauges do not average in what happened after.
+none of the window's traffic. `t1` is just after the FIRST scrape that follows `end` (so it
+holds all of the window's traffic and nothing fed after that scrape): the collector polls
+`/api/v1/targets` until every target's `lastScrape` is past `end`, then reads the raw `up`
+samples after `end` (`up[3i] @ end+3i`) to find each target's first scrape after `end`;
+`t1` = the latest of those + 1 ms. (`up` is committed with the scrape's samples, so its
+presence also proves the scrape's data is queryable.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dynamo_tune.metrics.prom_parse import TargetState
+from dynamo_tune.metrics.prom_parse import Matrix, TargetState
+from dynamo_tune.metrics.series import Labels
 
 DEFAULT_SCRAPE_INTERVAL_S = 15.0
 """Prometheus's default `scrape_interval`, used when neither caller nor targets tell."""
+EDGE_EPSILON_S = 0.001
 
 
 def scrape_interval(targets: Sequence[TargetState], hint_s: float | None) -> float:
@@ -36,20 +40,31 @@ def max_wait_s(interval_s: float) -> float:
 
 
 def poll_every_s(interval_s: float) -> float:
-    """How often to poll the targets while waiting (a tenth of an interval, 50-250 ms)."""
+    """How often to poll while waiting (a tenth of an interval, within 50-250 ms)."""
     return min(0.25, max(0.05, interval_s / 10))
 
 
-def commit_margin_s(interval_s: float) -> float:
-    """Pause after `lastScrape` moves (it is updated before the samples are committed)."""
-    return min(0.2, interval_s / 5)
+def up_after_query(end: float, interval_s: float) -> tuple[str, float]:
+    """(query, evaluation time) returning each target's raw `up` samples in (end, end+3i]."""
+    span_ms = max(1, round(3 * interval_s * 1000))
+    return f"up[{span_ms}ms]", end + span_ms / 1000
 
 
-def end_edge(now: float, end: float, interval_s: float, waited: bool) -> float:
-    """`t1`: `now` after a live wait; for an old window `min(now, end + 1.5 intervals)`."""
-    if waited:
-        return now
-    return min(now, end + 1.5 * interval_s)
+def first_scrapes_after(up_samples: Matrix, end: float) -> dict[Labels, float]:
+    """Per target (its `up` series), the time of its first scrape after `end`."""
+    first: dict[Labels, float] = {}
+    for labels, samples in up_samples:
+        after = [timestamp for timestamp, _ in samples if timestamp > end]
+        if after:
+            first[labels] = min(after)
+    return first
+
+
+def end_edge(first_after: dict[Labels, float], expected: int) -> float | None:
+    """`t1` = latest first-scrape-after-end + 1 ms, once all `expected` targets have one."""
+    if not first_after or len(first_after) < expected:
+        return None
+    return max(first_after.values()) + EDGE_EPSILON_S
 
 
 def range_step_s(start: float, end: float) -> float:

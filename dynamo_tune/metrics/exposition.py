@@ -7,12 +7,11 @@ label added so the same series of two endpoints stay apart (as Prometheus does).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from dynamo_tune.metrics.series import Labels, SeriesVector, labels_of
+from dynamo_tune.metrics.series import SeriesVector, labels_of
 
 Snapshot = dict[str, SeriesVector]
 """Sample name -> {labels: value} of one or several endpoints at one moment."""
@@ -28,26 +27,3 @@ def parse_exposition(text: str, instance: str, names: Collection[str] | None = N
             labels = labels_of({**sample.labels, "instance": instance})
             snapshot.setdefault(sample.name, {})[labels] = float(sample.value)
     return snapshot
-
-
-def merge(snapshots: Sequence[Snapshot]) -> Snapshot:
-    """One snapshot holding every series of `snapshots` (their `instance` labels differ)."""
-    merged: Snapshot = {}
-    for snapshot in snapshots:
-        for name, vector in snapshot.items():
-            merged.setdefault(name, {}).update(vector)
-    return merged
-
-
-def over_time(vectors: Sequence[SeriesVector], how: str) -> SeriesVector:
-    """Per series, the max or mean of its non-NaN values across `vectors` (gauge samples)."""
-    values: dict[Labels, list[float]] = {}
-    for vector in vectors:
-        for labels, value in vector.items():
-            if not math.isnan(value):
-                values.setdefault(labels, []).append(value)
-    if how == "max":
-        return {labels: max(vs) for labels, vs in values.items()}
-    if how == "avg":
-        return {labels: math.fsum(vs) / len(vs) for labels, vs in values.items()}
-    raise ValueError(f"over_time must be 'max' or 'avg', but got {how!r}")

@@ -71,6 +71,13 @@ class PrometheusAPI:
             params["time"] = f"{at:.3f}"
         return parse_vector(await self._get("/api/v1/query", params))
 
+    async def query_matrix(self, promql: str, at: float | None = None) -> Matrix:
+        """Instant query of a range selector (raw samples): [(labels, [(time, value)])]."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        return parse_matrix(await self._get("/api/v1/query", params))
+
     async def query_range(self, promql: str, start: float, end: float, step_s: float) -> Matrix:
         """Range query over `[start, end]` every `step_s` seconds."""
         params = {

@@ -21,7 +21,7 @@ from dynamo_tune.metrics import edges
 from dynamo_tune.metrics.config import validate_http_url
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.metrics.prom_api import PrometheusAPI
-from dynamo_tune.metrics.prom_parse import QueryFailed
+from dynamo_tune.metrics.prom_parse import QueryFailed, TargetState
 from dynamo_tune.metrics.promql import RESET_LABEL, window_delta_query, window_gauge_query
 from dynamo_tune.metrics.queries import METRIC_REGISTRY, METRIC_SPECS, MetricSpec
 from dynamo_tune.metrics.series import SeriesVector, labels_of
@@ -30,10 +30,12 @@ from dynamo_tune.metrics.window import WindowData, evaluate_window
 
 @dataclass(frozen=True)
 class ScrapeWait:
-    """Outcome of waiting for the scrape past `end`: `t1`, seconds waited, any problem."""
+    """Outcome of waiting for the scrape past `end`: `t1`, seconds waited, the scrape
+    interval, any problem."""
 
     t1: float
     waited_s: float
+    interval_s: float
     error: str | None = None
 
 
@@ -83,7 +85,7 @@ class PrometheusBackend:
             api = PrometheusAPI(client, self.prometheus_url, self.concurrency)
             wait = await self.wait_for_scrape(api, end)
             answered = api.answered
-            data, errors = await fetch_window(api, self.specs, start, wait.t1)
+            data, errors = await fetch_window(api, self.specs, start, wait.t1, wait.interval_s)
         if errors and api.answered == answered:
             raise MetricsError(
                 f"prometheus at {self.prometheus_url} stopped answering: {errors[0]}"
@@ -102,35 +104,67 @@ class PrometheusBackend:
         )
 
     async def wait_for_scrape(self, api: PrometheusAPI, end: float) -> ScrapeWait:
-        """Poll `/api/v1/targets` until every target was scraped after `end` (bounded)."""
+        """Wait (bounded) until every target was scraped after `end`; pin `t1` (`edges.py`)."""
         began = time.monotonic()
-        polls = 0
+        try:
+            targets = await self._await_targets(api, end, began)
+        except QueryFailed as exc:
+            if exc.unreachable:
+                raise MetricsError(
+                    f"prometheus at {self.prometheus_url} is unreachable: {exc}"
+                ) from exc
+            # No targets API (a Prometheus-compatible store): sleep one interval + margin.
+            interval = edges.scrape_interval([], self.scrape_interval_s)
+            await asyncio.sleep(max(0.0, end + 1.2 * interval - time.time()))
+            return await self._pin_end(api, end, interval, 0, began, f"targets API: {exc}")
+        if not targets:
+            message = "prometheus has no active targets"
+            interval = edges.scrape_interval([], self.scrape_interval_s)
+            return ScrapeWait(time.time(), time.monotonic() - began, interval, message)
+        interval = edges.scrape_interval(targets, self.scrape_interval_s)
+        late = edges.pending(targets, end)
+        note = f"targets not scraped since the window end: {late}" if late else None
+        return await self._pin_end(api, end, interval, len(targets), began, note)
+
+    async def _await_targets(
+        self, api: PrometheusAPI, end: float, began: float
+    ) -> list[TargetState]:
+        """Poll the targets until none is pending or the wait bound passes; the last answer."""
         while True:
-            try:
-                targets = await api.targets()
-            except QueryFailed as exc:
-                if exc.unreachable:
-                    raise MetricsError(
-                        f"prometheus at {self.prometheus_url} is unreachable: {exc}"
-                    ) from exc
-                # Not a Prometheus with a targets API: sleep one interval plus a margin.
-                interval = edges.scrape_interval([], self.scrape_interval_s)
-                await asyncio.sleep(max(0.0, end + interval * 1.2 - time.time()))
-                return ScrapeWait(time.time(), time.monotonic() - began, f"targets API: {exc}")
-            polls += 1
+            targets = await api.targets()
             interval = edges.scrape_interval(targets, self.scrape_interval_s)
-            late = edges.pending(targets, end)
-            waited_s = time.monotonic() - began
-            if not targets:
-                return ScrapeWait(time.time(), waited_s, "prometheus has no active targets")
-            if not late:
-                if polls > 1:
-                    await asyncio.sleep(edges.commit_margin_s(interval))
-                t1 = edges.end_edge(time.time(), end, interval, waited=polls > 1)
-                return ScrapeWait(t1, time.monotonic() - began)
-            if waited_s > edges.max_wait_s(interval):
-                message = f"targets not scraped since the window end after {waited_s:.1f} s: {late}"
-                return ScrapeWait(time.time(), waited_s, message)
+            over = time.monotonic() - began > edges.max_wait_s(interval)
+            if not edges.pending(targets, end) or over:
+                return targets
+            await asyncio.sleep(edges.poll_every_s(interval))
+
+    async def _pin_end(
+        self,
+        api: PrometheusAPI,
+        end: float,
+        interval: float,
+        expected: int,
+        began: float,
+        note: str | None,
+    ) -> ScrapeWait:
+        """`t1` from the raw `up` samples after `end`, retried while some are missing
+        (unless `note` already reports a problem: then once, with whatever is there)."""
+        query, at = edges.up_after_query(end, interval)
+        while True:
+            waited = time.monotonic() - began
+            try:
+                first = edges.first_scrapes_after(await api.query_matrix(query, at=at), end)
+            except QueryFailed as exc:
+                message = note or f"cannot read scrape times: {exc}"
+                return ScrapeWait(time.time(), waited, interval, message)
+            t1 = edges.end_edge(first, expected)
+            if t1 is not None:
+                return ScrapeWait(t1, time.monotonic() - began, interval, note)
+            if note is not None or waited > edges.max_wait_s(interval):
+                t1 = edges.end_edge(first, 1) or time.time()
+                missing = f"{expected - len(first)} of {expected} targets"
+                message = note or f"no scrape after the window end seen for {missing}"
+                return ScrapeWait(t1, time.monotonic() - began, interval, message)
             await asyncio.sleep(edges.poll_every_s(interval))
 
 
@@ -148,12 +182,12 @@ def split_resets(vector: SeriesVector) -> tuple[SeriesVector, set[frozenset[tupl
 
 
 async def fetch_window(
-    api: PrometheusAPI, specs: Sequence[MetricSpec], t0: float, t1: float
+    api: PrometheusAPI, specs: Sequence[MetricSpec], t0: float, t1: float, interval_s: float
 ) -> tuple[WindowData, list[str]]:
     """Concurrently fetch what `specs` need over `(t0, t1]`: (data, per-query errors)."""
     series = list(dict.fromkeys(s.series for s in specs if s.kind != "gauge"))
     gauges = [s for s in specs if s.kind == "gauge"]
-    delta_jobs = [api.query(window_delta_query(name, t0, t1), at=t1) for name in series]
+    delta_jobs = [api.query(window_delta_query(name, t0, t1, interval_s), at=t1) for name in series]
     gauge_jobs = [api.query(window_gauge_query(spec, t0, t1), at=t1) for spec in gauges]
     answers = await asyncio.gather(*delta_jobs, *gauge_jobs, return_exceptions=True)
     data, errors = WindowData(), []

@@ -1,9 +1,10 @@
 """`ScrapeBackend`: window metrics straight from `/metrics` endpoints. Does I/O: HTTP GETs.
 
-No Prometheus needed: `mark_start()` snapshots every endpoint (and keeps sampling the
-gauges every `sample_interval_s` in the background), `collect(start, end)` snapshots them
-again; counter and bucket differences between the two snapshots go through the same pure
-code as the Prometheus backend (`window.py`), so both give the same `DynamoMetricsResult`.
+No Prometheus needed: `mark_start()` snapshots every endpoint (and keeps sampling them
+every `sample_interval_s` in the background, for gauges and counter resets), and
+`collect(start, end)` snapshots them again; counter and bucket differences between the two
+go through the same pure code as the Prometheus backend (`snapshots.py`, `window.py`), so
+both give the same `DynamoMetricsResult`.
 `mark_start()` and `collect()` must run in the same event loop (one trial, one `asyncio.run`).
 """
 
@@ -18,11 +19,11 @@ import httpx
 
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics.config import validate_http_url
-from dynamo_tune.metrics.exposition import Snapshot, merge, over_time, parse_exposition
+from dynamo_tune.metrics.exposition import Snapshot, parse_exposition
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.metrics.prometheus import select_specs
-from dynamo_tune.metrics.series import counter_deltas
-from dynamo_tune.metrics.window import WindowData, evaluate_window
+from dynamo_tune.metrics.snapshots import merge, window_from_snapshots
+from dynamo_tune.metrics.window import evaluate_window
 
 
 class ScrapeBackend:
@@ -45,22 +46,19 @@ class ScrapeBackend:
         self.timeout_s = timeout_s
         self.sample_interval_s = sample_interval_s
         self.specs = select_specs(metrics)
-        self._counters = {s.series for s in self.specs if s.kind != "gauge"}
-        self._gauges = {s.series for s in self.specs if s.kind == "gauge"}
+        self._names = {s.series for s in self.specs}
         self._start: dict[str, Snapshot] | None = None
         self._start_errors: list[str] = []
-        self._gauge_samples: list[Snapshot] = []
+        self._samples: list[dict[str, Snapshot]] = []
         self._sampler: asyncio.Task[None] | None = None
 
-    async def _snapshot(
-        self, client: httpx.AsyncClient, names: set[str]
-    ) -> tuple[dict[str, Snapshot], list[str]]:
+    async def _snapshot(self, client: httpx.AsyncClient) -> tuple[dict[str, Snapshot], list[str]]:
         """{url: snapshot} of every endpoint that answered, and one error per other."""
 
         async def one(url: str) -> Snapshot:
             response = await client.get(url)
             response.raise_for_status()
-            return parse_exposition(response.text, url, names)
+            return parse_exposition(response.text, url, self._names)
 
         answers = await asyncio.gather(*(one(u) for u in self.metrics_urls), return_exceptions=True)
         snapshots: dict[str, Snapshot] = {}
@@ -75,23 +73,23 @@ class ScrapeBackend:
         return snapshots, errors
 
     async def mark_start(self) -> None:
-        """Snapshot every endpoint now and start sampling the gauges."""
+        """Snapshot every endpoint now and start sampling them in the background."""
         await self._stop_sampler()
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            start, self._start_errors = await self._snapshot(client, self._counters | self._gauges)
+            start, self._start_errors = await self._snapshot(client)
         if not start:
             raise MetricsError(f"no /metrics endpoint answered: {'; '.join(self._start_errors)}")
         self._start = start
-        self._gauge_samples = [merge(list(start.values()))]
+        self._samples = []
         if self.sample_interval_s is not None:
-            self._sampler = asyncio.create_task(self._sample_gauges(self.sample_interval_s))
+            self._sampler = asyncio.create_task(self._sample(self.sample_interval_s))
 
-    async def _sample_gauges(self, every_s: float) -> None:
+    async def _sample(self, every_s: float) -> None:
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             while True:
                 await asyncio.sleep(every_s)
-                snapshots, _ = await self._snapshot(client, self._gauges)
-                self._gauge_samples.append(merge(list(snapshots.values())))
+                snapshots, _ = await self._snapshot(client)
+                self._samples.append(snapshots)
 
     async def _stop_sampler(self) -> None:
         task, self._sampler = self._sampler, None
@@ -110,31 +108,15 @@ class ScrapeBackend:
             raise MetricsError("ScrapeBackend.collect() needs mark_start() before the workload")
         await self._stop_sampler()
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            finish, errors = await self._snapshot(client, self._counters | self._gauges)
+            finish, errors = await self._snapshot(client)
         if not finish:
             raise MetricsError(f"no /metrics endpoint answered: {'; '.join(errors)}")
         both = [url for url in self.metrics_urls if url in self._start and url in finish]
-        before = merge([self._start[url] for url in both])
-        after = merge([finish[url] for url in both])
-        data = WindowData(
-            deltas={
-                name: counter_deltas(before.get(name, {}), after.get(name, {}))
-                for name in self._counters
-            },
-            gauges={
-                spec.key: over_time(
-                    [
-                        s.get(spec.series, {})
-                        for s in [*self._gauge_samples, merge(list(finish.values()))]
-                    ],
-                    spec.over_time,
-                )
-                for spec in self.specs
-                if spec.kind == "gauge"
-            },
-        )
+        timeline = [self._start, *self._samples, finish]
+        samples = [merge([s[url] for url in both if url in s]) for s in timeline]
+        data = window_from_snapshots(self.specs, samples)
         values, reset_errors = evaluate_window(self.specs, data, end - start)
-        self._start = None
+        self._start, self._samples = None, []
         return DynamoMetricsResult.from_values(
             values,
             collection_timestamp=time.time(),

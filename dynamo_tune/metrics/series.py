@@ -37,3 +37,11 @@ def counter_deltas(before: SeriesVector, after: SeriesVector) -> SeriesVector:
     entry means the counter was reset inside the window (see `window.find_resets`).
     """
     return {labels: value - before.get(labels, 0.0) for labels, value in after.items()}
+
+
+def decreasing(vectors: list[SeriesVector]) -> set[Labels]:
+    """Series whose value drops between two consecutive `vectors` (a counter reset)."""
+    dropped: set[Labels] = set()
+    for before, after in zip(vectors, vectors[1:], strict=False):
+        dropped.update(k for k, v in after.items() if k in before and v < before[k])
+    return dropped

@@ -48,13 +48,16 @@ def combine(values: Iterable[float], how: str) -> float | None:
 
 
 def find_resets(series: str, data: WindowData) -> list[str]:
-    """One message per series of `series` whose counter went backwards in the window."""
+    """One message if any series of `series` had its counter reset inside the window."""
     vector = data.deltas.get(series, {})
     reset = set(data.resets.get(series, set()))
     reset.update(labels for labels, value in vector.items() if value < 0)
+    if not reset:
+        return []
+    example = min(reset, key=sorted)
     return [
-        f"{series}{format_labels(labels)}: counter reset inside the window"
-        for labels in sorted(reset, key=sorted)
+        f"{series}: counter reset inside the window in {len(reset)} series, "
+        f"e.g. {format_labels(example)} (restart components before the window starts)"
     ]
 
 
