@@ -1,0 +1,168 @@
+"""One trial, end to end — the only module that knows a trial's order. Does I/O: via its seams.
+
+    suggest -> Candidate -> deployment.apply -> wait_ready -> (repeat > 1: reset, wait_ready)
+      -> quiet gap -> metrics.mark_start -> workload.run -> metrics.collect(window)
+      -> evaluate (median of repeats, constraints) -> user attrs, constraints, artifacts -> value
+
+The objective is synchronous (Optuna calls it) and runs one `asyncio.run` per trial. A
+`DynamoTuneError` (deployment, workload or metrics could not work at all) or Ctrl-C leaves
+`fail_reason` on the trial and propagates, so Optuna records it FAIL; incomplete metrics or a
+violated constraint complete the trial with the violation recorded.
+
+Quiet gap: one trial's window must not start before `2 x scrape interval` after the previous
+window's end, so no scrape holds traffic of two trials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import optuna
+
+from dynamo_tune.deploy.base import Deployment, Endpoints
+from dynamo_tune.errors import DynamoTuneError
+from dynamo_tune.metrics.backend import MetricsBackend
+from dynamo_tune.resume import RUNNER_ATTR, runner_identity
+from dynamo_tune.space import Candidate, SearchSpace, make_candidate
+from dynamo_tune.spec import StudySpec
+from dynamo_tune.trial_record import Measurement, Outcome, evaluate
+from dynamo_tune.workload.base import Workload
+
+BASELINE_ATTR = "baseline"
+OVERRIDES_ATTR = "baseline_overrides"
+FAIL_REASON_ATTR = "fail_reason"
+DEFAULT_SCRAPE_INTERVAL_S = 1.0
+GAP_SCRAPES = 2.0
+GAP_MARGIN_S = 0.1
+READY_TIMEOUT_S = 120.0
+
+
+class ArtifactSink(Protocol):
+    """Stores a named file on a trial (optuna artifacts)."""
+
+    def upload(self, trial: optuna.Trial, filename: str, content: str) -> None: ...
+
+
+@dataclass
+class TrialServices:
+    """The side effects a trial uses, each behind its seam (fakes in tests/fakes.py)."""
+
+    deployment: Deployment
+    workload_for: Callable[[Candidate], Workload]
+    metrics_for: Callable[[Endpoints], MetricsBackend]
+    artifacts: ArtifactSink | None = None
+    preflight: Callable[[Endpoints], Coroutine[Any, Any, None]] | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+def quiet_gap_seconds(endpoints: Endpoints) -> float:
+    """Two scrape intervals (1 s assumed when unknown) plus a small margin."""
+    interval = endpoints.scrape_interval_s or DEFAULT_SCRAPE_INTERVAL_S
+    return GAP_SCRAPES * interval + GAP_MARGIN_S
+
+
+class Objective:
+    """The study's objective: `objective(trial)` measures one candidate and returns its value."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        services: TrialServices,
+        *,
+        use_set_constraint: bool | None = None,
+    ) -> None:
+        self.spec = spec
+        self.services = services
+        self.space = SearchSpace(spec.search_space)
+        self.last_window_end: float | None = None
+        if use_set_constraint is None:
+            use_set_constraint = hasattr(optuna.trial.Trial, "set_constraint")
+        self.use_set_constraint = use_set_constraint
+
+    def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
+        trial.set_user_attr(RUNNER_ATTR, runner_identity())
+        values = self.space.suggest(trial)
+        overrides: dict[str, Any] = dict(trial.user_attrs.get(OVERRIDES_ATTR) or {})
+        candidate = make_candidate(
+            {**values, **overrides}, self.spec.deployment.router, self.spec.workload
+        )
+        stage = ["apply"]
+        try:
+            measurements = asyncio.run(self._measure(candidate, stage))
+        except KeyboardInterrupt:
+            trial.set_user_attr(FAIL_REASON_ATTR, f"interrupted (Ctrl-C) during {stage[0]}")
+            raise
+        except DynamoTuneError as exc:
+            trial.set_user_attr(FAIL_REASON_ATTR, f"{stage[0]}: {type(exc).__name__}: {exc}")
+            raise
+        outcome = evaluate(measurements, self.spec.objective)
+        outcome.attrs["hints"] = candidate.hints.model_dump(mode="json", exclude_none=True)
+        self._store(trial, outcome, measurements)
+        return outcome.values[0] if len(outcome.values) == 1 else outcome.values
+
+    async def _measure(self, candidate: Candidate, stage: list[str]) -> list[Measurement]:
+        services = self.services
+        deployment = services.deployment
+        ready_timeout = float(getattr(self.spec.deployment, "ready_timeout_s", READY_TIMEOUT_S))
+        applied = await deployment.apply(candidate.router)
+        stage[0] = "wait_ready"
+        await deployment.wait_ready(ready_timeout)
+        workload = services.workload_for(candidate)
+        measurements: list[Measurement] = []
+        for repeat in range(self.spec.objective.repeats):
+            if repeat > 0:
+                stage[0] = "reset"
+                await deployment.reset()
+                await deployment.wait_ready(ready_timeout)
+            endpoints = deployment.endpoints()
+            stage[0] = "quiet gap"
+            await self._quiet_gap(endpoints)
+            backend = services.metrics_for(endpoints)
+            started = services.clock()
+            stage[0] = "metrics start"
+            await backend.mark_start()
+            stage[0] = "workload"
+            report = await workload.run(endpoints, candidate.hints)
+            self.last_window_end = max(self.last_window_end or 0.0, report.window_end)
+            stage[0] = "collect"
+            result = await backend.collect(report.window_start, report.window_end)
+            measurements.append(
+                Measurement(applied, report, result, started=started, finished=services.clock())
+            )
+        return measurements
+
+    async def _quiet_gap(self, endpoints: Endpoints) -> None:
+        if self.last_window_end is None:
+            return
+        wait = self.last_window_end + quiet_gap_seconds(endpoints) - self.services.clock()
+        if wait > 0:
+            await self.services.sleep(wait)
+
+    def _store(
+        self, trial: optuna.Trial, outcome: Outcome, measurements: list[Measurement]
+    ) -> None:
+        for key, value in outcome.attrs.items():
+            trial.set_user_attr(key, value)
+        if self.use_set_constraint:
+            for key, value in outcome.constraints.items():
+                trial.set_constraint(key, value)
+        sink = self.services.artifacts
+        if sink is None:
+            return
+        for i, m in enumerate(measurements):
+            suffix = f"-repeat{i}" if len(measurements) > 1 else ""
+            sink.upload(
+                trial,
+                f"trial{trial.number}{suffix}-metrics.json",
+                m.result.model_dump_json(indent=2),
+            )
+            sink.upload(
+                trial,
+                f"trial{trial.number}{suffix}-workload.json",
+                m.report.model_dump_json(indent=2),
+            )

@@ -1,0 +1,83 @@
+"""One progress line per finished trial: i/N, current and best value, ETA. Pure formatting.
+
+[ 3/12] #4 COMPLETE 0.5312 | best 0.5501 (#2) | kve 0.52 ttft95 0.41s itl95 0.031s
+    | 34.1s | ETA 5m02s
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def duration(seconds: float | None) -> str:
+    """`1h02m`, `5m02s`, `34.1s`; `?` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def values_text(values: Sequence[float] | None) -> str:
+    if not values:
+        return "-"
+    return ",".join(f"{v:.4f}" for v in values)
+
+
+def metrics_text(attrs: dict[str, Any]) -> str:
+    """Short key-metric summary of a trial's user attrs."""
+    parts = []
+    for label, key, unit in (
+        ("kve", "kv_efficiency", ""),
+        ("ttft95", "ttft_p95_seconds", "s"),
+        ("itl95", "itl_p95_seconds", "s"),
+    ):
+        value = attrs.get(key)
+        if isinstance(value, int | float):
+            parts.append(f"{label} {value:.3g}{unit}")
+    return " ".join(parts)
+
+
+def eta_seconds(durations: Sequence[float], remaining: int) -> float | None:
+    """Remaining trials x mean trial duration of this run (None before the first)."""
+    if not durations or remaining <= 0:
+        return 0.0 if remaining <= 0 else None
+    return remaining * sum(durations) / len(durations)
+
+
+def progress_line(
+    *,
+    complete: int,
+    target: int,
+    number: int,
+    state: str,
+    values: Sequence[float] | None,
+    best: tuple[int, Sequence[float]] | None,
+    attrs: dict[str, Any],
+    trial_seconds: float | None,
+    eta: float | None,
+) -> str:
+    """The line printed after trial `number` finished."""
+    width = len(str(target))
+    head = f"[{complete:>{width}}/{target}] #{number} {state}"
+    if state == "COMPLETE":
+        head += f" {values_text(values)}"
+        if attrs.get("violations"):
+            head += " (infeasible: " + "; ".join(attrs["violations"]) + ")"
+    elif attrs.get("fail_reason"):
+        head += f": {attrs['fail_reason']}"
+    parts = [head]
+    if best is not None:
+        parts.append(f"best {values_text(best[1])} (#{best[0]})")
+    summary = metrics_text(attrs)
+    if summary:
+        parts.append(summary)
+    parts.append(duration(trial_seconds))
+    parts.append(f"ETA {duration(eta)}")
+    return " | ".join(parts)

@@ -1,0 +1,101 @@
+"""Resuming a study: dead runners' trials, re-enqueueing, the space guard. Does I/O: storage.
+
+Every trial records which process runs it (`runner`: host, pid, process start time). A new
+run fails the RUNNING trials whose runner process on this host is gone (a SIGKILL-ed run)
+and re-enqueues their parameters once; RUNNING trials of other hosts are left to the RDB
+heartbeat (`fail_stale_trials`), whose callback re-enqueues the same way. Only the process
+whose `tell(FAIL)` succeeds re-enqueues, so two runners never duplicate a retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from dynamo_tune.errors import SpecError
+
+RUNNER_ATTR = "runner"
+RETRY_OF_ATTR = "retry_of"
+SPACE_ATTR = "search_space"
+CARRIED_ATTRS = ("baseline", "baseline_overrides")
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of `pid` in clock ticks since boot (Linux), None if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def runner_identity(pid: int | None = None) -> dict[str, Any]:
+    """Who runs a trial: this host, this pid and its start time (guards against pid reuse)."""
+    pid = os.getpid() if pid is None else pid
+    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+
+
+def runner_is_dead(runner: Any) -> bool:
+    """True only if `runner` was a process on this host that no longer exists."""
+    if not isinstance(runner, dict) or runner.get("host") != socket.gethostname():
+        return False
+    pid = runner.get("pid")
+    if not isinstance(pid, int):
+        return False
+    start = _process_start(pid)
+    return start is None or (runner.get("start") is not None and start != runner.get("start"))
+
+
+def reenqueue_once(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Enqueue a failed trial's parameters again unless it was itself a retry."""
+    if trial.user_attrs.get(RETRY_OF_ATTR) is not None or not trial.params:
+        return False
+    attrs = {k: trial.user_attrs[k] for k in CARRIED_ATTRS if k in trial.user_attrs}
+    attrs[RETRY_OF_ATTR] = trial.number
+    study.enqueue_trial(trial.params, user_attrs=attrs)
+    return True
+
+
+def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
+    """FAIL every RUNNING trial whose runner on this host died; re-enqueue each once."""
+    failed: list[int] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not runner_is_dead(trial.user_attrs.get(RUNNER_ATTR)):
+            continue
+        with contextlib.suppress(Exception):  # a trial that just finished elsewhere
+            storage.set_trial_user_attr(
+                trial._trial_id, "fail_reason", "runner process died (killed) mid-trial"
+            )
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError):
+            continue  # another runner failed it first: it re-enqueues, not us
+        reenqueue_once(study, trial)
+        failed.append(trial.number)
+    return failed
+
+
+def heartbeat_failed_callback(study: optuna.Study, trial: FrozenTrial) -> None:
+    """`RDBStorage(failed_trial_callback=...)`: re-enqueue a heartbeat-stale trial once."""
+    reenqueue_once(study, trial)
+
+
+def check_space(study: optuna.Study, fingerprint: str, allow_changed: bool) -> bool:
+    """Refuse a changed search space unless allowed; True if the space changed."""
+    stored = study.user_attrs.get(SPACE_ATTR)
+    if stored is None or stored == fingerprint:
+        return False
+    if not allow_changed:
+        raise SpecError(
+            f"study {study.study_name!r} was created with a different search_space; "
+            "a sampler cannot mix them. Use a new study name, restore the old space, "
+            "or pass --allow-changed-space to continue anyway"
+        )
+    study.set_user_attr(SPACE_ATTR, fingerprint)
+    return True

@@ -1,0 +1,86 @@
+"""The sampler named in a study file, seeded. Pure (builds objects; imports optional packages).
+
+`gp` needs `torch` and `scipy`, `qmc` needs `scipy`, `cmaes` needs `cmaes`: a missing one is a
+`SpecError` naming what to install. Constraints reach the samplers through
+`trial.set_constraint` where Optuna has it (5.x); on Optuna 4 they go through
+`constraints_func`, reading the `constraints` user attr the objective stores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import FrozenTrial
+
+from dynamo_tune.errors import SpecError
+from dynamo_tune.space import grid_values
+from dynamo_tune.spec import StudySpec
+
+NEEDS: dict[str, tuple[str, ...]] = {
+    "gp": ("torch", "scipy"),
+    "qmc": ("scipy",),
+    "cmaes": ("cmaes",),
+}
+HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
+
+
+def missing_packages(name: str) -> list[str]:
+    """Packages sampler `name` needs that are not installed."""
+    return [pkg for pkg in NEEDS.get(name, ()) if importlib.util.find_spec(pkg) is None]
+
+
+def constraints_from_attrs(trial: FrozenTrial) -> Sequence[float]:
+    """Optuna 4 `constraints_func`: the constraint values the objective stored."""
+    stored = trial.user_attrs.get("constraints") or {}
+    return [float(v) for v in stored.values()]
+
+
+def run_seed(seed: int | None, existing_trials: int, joined_running: bool, pid: int) -> int | None:
+    """The sampler seed of one run: reproducible, but never replaying an earlier run's draws.
+
+    A new study uses `seed`; a resumed one `seed + existing_trials` (a resumed sampler with
+    the same seed would propose its first run's random start-up points again); a runner
+    joining a study other runners are working on mixes in its pid, so two runners never
+    draw the same sequence. None stays None (fresh entropy).
+    """
+    if seed is None:
+        return None
+    if joined_running:
+        return (seed * 1_000_003 + existing_trials * 7919 + pid) % 2**32
+    return seed + existing_trials
+
+
+def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler of `spec.study.sampler`, seeded with `seed` (default: the file's)."""
+    name = spec.study.sampler.name
+    seed = spec.study.sampler.seed if seed is None else seed
+    missing = missing_packages(name)
+    if missing:
+        raise SpecError(
+            f"study.sampler.name: {name} needs {' and '.join(missing)}: "
+            f"install with `uv pip install {' '.join(missing)}`"
+        )
+    cons: dict[str, Any] = (
+        {} if HAS_SET_CONSTRAINT else {"constraints_func": constraints_from_attrs}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        if name == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, **cons)
+        if name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if name == "grid":
+            grid = {p: grid_values(param) for p, param in spec.search_space.items()}
+            return optuna.samplers.GridSampler(grid, seed=seed)  # type: ignore[arg-type]
+        if name == "gp":
+            return optuna.samplers.GPSampler(seed=seed, **cons)
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, **cons)
+        if name == "cmaes":
+            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)

@@ -1,0 +1,185 @@
+"""The study file's schema: `StudySpec` and its sections. Pure.
+
+Every model forbids unknown keys, so a typo is an error with its location, never a silently
+ignored setting. Cross-section rules that need the search space's targets (ranges valid for
+`RouterConfig`, baseline values inside the space, grid-able spaces) live in
+`dynamo_tune.spec_checks`; loading and error formatting in `dynamo_tune.spec_file`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dynamo_tune.deploy.spec import DeploymentSpec
+from dynamo_tune.workload.spec import WorkloadSpec
+
+SamplerName = Literal["tpe", "random", "grid", "gp", "nsga2", "cmaes", "qmc"]
+Scalar = str | bool | int | float | None
+
+MetricName = Literal[
+    "score",
+    "kv_efficiency",
+    "ttft_p50_seconds",
+    "ttft_p95_seconds",
+    "ttft_p99_seconds",
+    "itl_p50_seconds",
+    "itl_p95_seconds",
+    "itl_p99_seconds",
+    "client_ttft_p95_seconds",
+    "client_itl_p95_seconds",
+    "client_kve",
+    "requests_failed",
+]
+"""Names a constraint or a Pareto direction may use (user-attr keys of a trial)."""
+METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SamplerSpec(_Strict):
+    """Which Optuna sampler proposes candidates; `seed` makes its proposals reproducible."""
+
+    name: SamplerName = "tpe"
+    seed: int | None = 0
+
+
+class StudySection(_Strict):
+    """The `study:` section: identity, storage and budget of the study."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    storage: str | None = Field(
+        default=None,
+        description="Optuna storage URL or journal:PATH (None: sqlite:///<name>.db)",
+    )
+    n_trials: int = Field(ge=1, description="Total COMPLETE trials the study should reach")
+    timeout_s: float | None = Field(default=None, gt=0, description="Wall-time budget of a run")
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    baseline: dict[str, Scalar] | None = Field(
+        default=None, description="Dotted settings of the reference trial, enqueued once, first"
+    )
+    artifact_dir: str | None = Field(
+        default=None, description="Artifact folder (None: <storage file>.artifacts beside it)"
+    )
+    heartbeat_interval_s: int = Field(default=10, ge=1, description="RDB trial heartbeat")
+    max_failures_in_a_row: int = Field(
+        default=3, ge=1, description="Stop the run after this many consecutive FAIL trials"
+    )
+
+
+class MetricsSpec(_Strict):
+    """The `metrics:` section: where a trial's window metrics come from."""
+
+    backend: Literal["prometheus", "scrape"] = "prometheus"
+    prometheus_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="None: the deployment's own Prometheus",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="Per-query timeout")
+
+
+class ConstraintSpec(_Strict):
+    """A feasibility rule: `min <= metric <= max` (at least one bound)."""
+
+    metric: MetricName
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Self:
+        if self.max is None and self.min is None:
+            raise ValueError(f"constraint on {self.metric!r} needs `max` or `min`")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"`min <= max` must hold, but got min={self.min}, max={self.max}")
+        return self
+
+
+Direction = Annotated[
+    dict[Literal["maximize", "minimize"], MetricName], Field(min_length=1, max_length=1)
+]
+
+
+class ObjectiveSpec(_Strict):
+    """The `objective:` section: score weights and targets, repeats, constraints, directions."""
+
+    kv_weight: float = Field(default=0.4, ge=0, le=1)
+    ttft_weight: float = Field(default=0.4, ge=0, le=1)
+    itl_weight: float = Field(default=0.2, ge=0, le=1)
+    ttft_target_seconds: float = Field(default=0.5, gt=0)
+    itl_target_seconds: float = Field(default=0.05, gt=0)
+    repeats: int = Field(default=1, ge=1, le=15, description="Median of this many measurements")
+    constraints: list[ConstraintSpec] = Field(default_factory=list)
+    directions: list[Direction] | None = Field(
+        default=None, min_length=1, description="Pareto study: one {maximize|minimize: metric}"
+    )
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> Self:
+        total = self.kv_weight + self.ttft_weight + self.itl_weight
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                "kv_weight + ttft_weight + itl_weight must sum to 1, but got "
+                f"{self.kv_weight} + {self.ttft_weight} + {self.itl_weight} = {total:g}"
+            )
+        return self
+
+    def score_kwargs(self) -> dict[str, float]:
+        """Keyword arguments of `DynamoCoreMetrics.to_optimization_score`."""
+        return {
+            "kv_weight": self.kv_weight,
+            "ttft_weight": self.ttft_weight,
+            "itl_weight": self.itl_weight,
+            "ttft_target_seconds": self.ttft_target_seconds,
+            "itl_target_seconds": self.itl_target_seconds,
+        }
+
+    def objectives(self) -> list[tuple[Literal["maximize", "minimize"], str]]:
+        """(direction, metric) per objective value; a plain study maximizes `score`."""
+        if not self.directions:
+            return [("maximize", "score")]
+        return [next(iter(d.items())) for d in self.directions]
+
+
+class FloatParam(_Strict):
+    """`trial.suggest_float(name, low, high, log=, step=)`."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = Field(default=None, gt=0)
+
+
+class IntParam(_Strict):
+    """`trial.suggest_int(name, low, high, log=, step=)`."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = Field(default=1, ge=1)
+
+
+class CategoricalParam(_Strict):
+    """`trial.suggest_categorical(name, choices)`."""
+
+    type: Literal["categorical"]
+    choices: list[Any] = Field(min_length=1)
+
+
+ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+class StudySpec(_Strict):
+    """A whole study file."""
+
+    study: StudySection
+    deployment: DeploymentSpec
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    workload: WorkloadSpec
+    search_space: dict[str, ParamSpec] = Field(min_length=1)
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)

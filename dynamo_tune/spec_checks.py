@@ -1,0 +1,129 @@
+"""Rules of a study file that span sections, each problem located. Pure.
+
+`check_spec` returns every problem as `"<dotted location>: <message>"`; an empty list means
+the study can run. These run after the schema (pydantic) accepted the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from dynamo_tune.space import (
+    contains,
+    distribution,
+    grid_values,
+    make_candidate,
+    split_name,
+    target_fields,
+)
+from dynamo_tune.spec import CategoricalParam, ParamSpec, StudySpec
+
+GRID_LIMIT = 100_000
+_SINGLE_OBJECTIVE_SAMPLERS = {"cmaes", "gp"}
+
+
+def check_spec(spec: StudySpec) -> list[str]:
+    """Every cross-section problem of `spec`, located."""
+    issues: list[str] = []
+    for name, param in spec.search_space.items():
+        issues += _check_param(spec, name, param)
+    if issues:
+        return issues
+    issues += _check_baseline(spec)
+    issues += _check_sampler(spec)
+    return issues
+
+
+def _first_error(exc: ValidationError) -> str:
+    return str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+
+
+def _check_param(spec: StudySpec, name: str, param: ParamSpec) -> list[str]:
+    where = f"search_space.{name}"
+    try:
+        section, field = split_name(name)
+    except ValueError as exc:
+        return [f"{where}: {exc}"]
+    fields = target_fields(section, spec.workload)
+    if field not in fields:
+        known = ", ".join(sorted(fields))
+        return [f"{where}: {section} has no searchable field {field!r} (known: {known})"]
+    if section == "router" and spec.deployment.kind == "external":
+        return [f"{where}: an external deployment cannot apply router settings"]
+    issues: list[str] = []
+    probes: list[tuple[str, Any]]
+    if isinstance(param, CategoricalParam):
+        probes = [(f"choices.{i}", c) for i, c in enumerate(param.choices)]
+        for i, choice in enumerate(param.choices):
+            if choice is not None and not isinstance(choice, str | bool | int | float):
+                issues.append(f"{where}.choices.{i}: must be a string, number, bool or null")
+        if issues:
+            return issues
+    else:
+        probes = [("low", param.low), ("high", param.high)]
+        if param.low > param.high:
+            return [
+                f"{where}.high: `low <= high` must hold, but got low={param.low}, high={param.high}"
+            ]
+        if param.log and param.low <= 0:
+            return [f"{where}.low: a log scale needs `low > 0`, but got low={param.low}"]
+    for key, value in probes:
+        try:
+            make_candidate({name: value}, spec.deployment.router, spec.workload)
+        except ValidationError as exc:
+            issues.append(f"{where}.{key}: {_first_error(exc)}")
+    if not issues:
+        try:
+            distribution(param)
+        except ValueError as exc:
+            issues.append(f"{where}: {exc}")
+    return issues
+
+
+def _check_baseline(spec: StudySpec) -> list[str]:
+    baseline = spec.study.baseline
+    if not baseline:
+        return []
+    issues: list[str] = []
+    for name, value in baseline.items():
+        where = f"study.baseline.{name}"
+        try:
+            section, field = split_name(name)
+        except ValueError as exc:
+            issues.append(f"{where}: {exc}")
+            continue
+        if field not in target_fields(section, spec.workload):
+            issues.append(f"{where}: {section} has no field {field!r}")
+        elif name in spec.search_space and not contains(spec.search_space[name], value):
+            issues.append(f"{where}: {value!r} is outside the searched range of {name}")
+    if not issues:
+        try:
+            make_candidate(baseline, spec.deployment.router, spec.workload)
+        except ValidationError as exc:
+            issues.append(f"study.baseline: {_first_error(exc)}")
+    return issues
+
+
+def _check_sampler(spec: StudySpec) -> list[str]:
+    name = spec.study.sampler.name
+    issues: list[str] = []
+    if name in _SINGLE_OBJECTIVE_SAMPLERS and len(spec.objective.objectives()) > 1:
+        issues.append(f"study.sampler.name: {name} does not support several objective.directions")
+    if name == "grid":
+        size = 1
+        for pname, param in spec.search_space.items():
+            values = grid_values(param)
+            if values is None:
+                issues.append(
+                    f"search_space.{pname}: the grid sampler needs a finite set of values: "
+                    "give `step`"
+                )
+            else:
+                size *= len(values)
+        if not issues and size > GRID_LIMIT:
+            issues.append(f"search_space: the grid has {size} points (limit {GRID_LIMIT})")
+    if name == "cmaes" and all(isinstance(p, CategoricalParam) for p in spec.search_space.values()):
+        issues.append("study.sampler.name: cmaes needs at least one float or int parameter")
+    return issues

@@ -1,0 +1,130 @@
+"""Where a study lives: storage URL resolution (pure) and opening it. Does I/O: opens storages.
+
+`study.storage` is an Optuna RDB URL (`sqlite:///x.db`, `postgresql://...`, `mysql+pymysql://...`)
+or `journal:PATH` (Optuna's journal file). Relative sqlite and journal paths resolve against
+the study file's folder. SQLite gets a lock timeout (a live dashboard or a second runner
+would otherwise hit "database is locked"); RDB storages get Optuna's trial heartbeat so a
+dead runner's RUNNING trials become FAIL. Artifacts go to a `FileSystemArtifactStore` beside
+the storage file (or beside the study file for a server database).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sqlite3
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import FrozenTrial
+
+from dynamo_tune.errors import SpecError
+
+SQLITE_TIMEOUT_S = 60
+StorageKind = Literal["sqlite", "rdb", "journal"]
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    """A resolved storage: what to open and where its artifacts go."""
+
+    kind: StorageKind
+    url: str
+    path: Path | None
+    artifact_dir: Path
+
+    @property
+    def display(self) -> str:
+        return f"journal:{self.path}" if self.kind == "journal" else self.url
+
+
+def storage_kind(raw: str) -> StorageKind:
+    """The kind of a storage string; ValueError naming the accepted forms otherwise."""
+    if raw.startswith("journal:"):
+        if not raw.removeprefix("journal:"):
+            raise ValueError("journal: needs a file path, e.g. journal:study.log")
+        return "journal"
+    if raw.startswith("sqlite:"):
+        if not raw.startswith("sqlite:///") or raw.endswith(":memory:") or raw == "sqlite:///":
+            raise ValueError(f"a study needs a file: use sqlite:///PATH, got {raw!r}")
+        return "sqlite"
+    if "://" not in raw:
+        raise ValueError(f"expected an Optuna storage URL or journal:PATH, got {raw!r}")
+    return "rdb"
+
+
+def resolve_storage(
+    raw: str | None, name: str, base_dir: Path, artifact_dir: str | None = None
+) -> StorageTarget:
+    """Resolve `study.storage` (None: `sqlite:///<name>.db`) against `base_dir`."""
+    raw = raw or f"sqlite:///{name}.db"
+    try:
+        kind = storage_kind(raw)
+    except ValueError as exc:
+        raise SpecError(f"study.storage: {exc}") from exc
+    path: Path | None = None
+    url = raw
+    if kind == "journal":
+        path = (base_dir / raw.removeprefix("journal:")).resolve()
+    elif kind == "sqlite":
+        path = (base_dir / raw.removeprefix("sqlite:///")).resolve()
+        url = f"sqlite:///{path}"
+    if artifact_dir is not None:
+        artifacts = (base_dir / artifact_dir).resolve()
+    elif path is not None:
+        artifacts = path.with_name(f"{path.name}.artifacts")
+    else:
+        artifacts = (base_dir / f"{name}.artifacts").resolve()
+    return StorageTarget(kind=kind, url=url, path=path, artifact_dir=artifacts)
+
+
+def _sqlite_connect(path: Path) -> sqlite3.Connection:
+    """A SQLite connection that waits for locks and lets readers run beside a writer (WAL)."""
+    conn = sqlite3.connect(str(path), timeout=SQLITE_TIMEOUT_S, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def open_storage(
+    target: StorageTarget,
+    *,
+    heartbeat_interval_s: int | None = None,
+    stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+) -> BaseStorage:
+    """Open (creating if needed) the storage; SpecError if it cannot be opened."""
+    if target.path is not None:
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if target.kind == "journal":
+            assert target.path is not None
+            return JournalStorage(JournalFileBackend(str(target.path)))
+        engine_kwargs: dict[str, object] = {"pool_pre_ping": True}
+        if target.kind == "sqlite":
+            assert target.path is not None
+            engine_kwargs = {"creator": functools.partial(_sqlite_connect, target.path)}
+        callback_kw = (
+            "heartbeat_stale_trial_callback"
+            if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters
+            else "failed_trial_callback"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return RDBStorage(
+                target.url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval_s,
+                grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,
+                **{callback_kw: stale_trial_callback},  # type: ignore[arg-type]
+            )
+    except SpecError:
+        raise
+    except Exception as exc:  # sqlalchemy / driver errors: translate once, here
+        raise SpecError(f"cannot open storage {target.display}: {exc}") from exc

@@ -1,0 +1,194 @@
+"""What a measured trial stores: values, constraints, violations and user attrs. Pure.
+
+One `Measurement` is one apply/run/collect pass. `evaluate` turns the measurements of a trial
+(one per repeat) into its `Outcome`: the median repeat (by the first objective; the lower
+median for an even count, so the value is always one real measurement and can be recomputed
+from the stored core metrics), the objective values, the spread over repeats, the constraint
+values (<= 0 feasible) and the violations in words.
+
+A missing objective metric gets the worst value of its direction (0 for maximize — every
+metric here is >= 0 — and +inf for minimize); the trial still completes, so samplers learn
+from it, and the `metrics_complete` constraint marks it infeasible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from dynamo_tune.deploy.base import AppliedConfig
+from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
+from dynamo_tune.spec import ConstraintSpec, ObjectiveSpec
+from dynamo_tune.workload.report import WorkloadReport
+
+CORE_KEYS: tuple[str, ...] = tuple(DynamoCoreMetrics.model_fields)
+"""User-attr keys holding the core metrics (the inputs of `to_optimization_score`)."""
+
+WORKLOAD_KEYS: tuple[str, ...] = (
+    "client_ttft_p50_seconds",
+    "client_ttft_p95_seconds",
+    "client_ttft_p99_seconds",
+    "client_itl_p50_seconds",
+    "client_itl_p95_seconds",
+    "client_itl_p99_seconds",
+    "client_e2e_p95_seconds",
+    "client_kve",
+    "kve_ceiling",
+    "requests_sent",
+    "requests_ok",
+    "requests_failed",
+    "output_tokens_per_s",
+    "window_start",
+    "window_end",
+)
+"""User-attr keys copied from the `WorkloadReport` field of the same name."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One pass of a trial: what was applied, what the workload saw, what the metrics said."""
+
+    applied: AppliedConfig
+    report: WorkloadReport
+    result: DynamoMetricsResult
+    started: float
+    finished: float
+
+    @property
+    def core(self) -> DynamoCoreMetrics:
+        return self.result.get_core_metrics()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ends: its values, constraints and everything to store."""
+
+    values: list[float]
+    chosen: int
+    constraints: dict[str, float]
+    violations: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.constraints.values())
+
+
+def score_of(core: DynamoCoreMetrics, objective: ObjectiveSpec) -> float | None:
+    """The trial value of a single-objective study: `to_optimization_score` with its weights."""
+    return core.to_optimization_score(**objective.score_kwargs())
+
+
+def measurement_attrs(m: Measurement) -> dict[str, Any]:
+    """Every non-null metric, the core metrics, the workload's numbers, the applied flags."""
+    attrs: dict[str, Any] = {
+        k: v for k, v in m.result.model_dump(mode="json").items() if v is not None and k != "errors"
+    }
+    attrs.update(m.core.model_dump(mode="json"))
+    for key in WORKLOAD_KEYS:
+        attrs[key] = getattr(m.report, key)
+    attrs["errors"] = list(m.result.errors)
+    attrs["workload_errors"] = list(m.report.first_errors)
+    attrs["workload_failures"] = dict(m.report.failures)
+    attrs["workload_failed"] = m.report.failed
+    attrs["frontend_args"] = list(m.applied.frontend_args)
+    attrs["router_config"] = m.applied.router.model_dump(mode="json", exclude_none=True)
+    attrs["restart_seconds"] = m.applied.restart_seconds
+    return attrs
+
+
+def _metric(name: str, attrs: dict[str, Any], score: float | None) -> float | None:
+    value = score if name == "score" else attrs.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def _constraint(c: ConstraintSpec, value: float | None) -> tuple[str, float, str | None]:
+    bounds = []
+    if c.min is not None:
+        bounds.append(f"{c.min:g}<=")
+    key = "".join(bounds) + c.metric + (f"<={c.max:g}" if c.max is not None else "")
+    if value is None:
+        return key, 1.0, f"{c.metric} is missing (constraint {key})"
+    excess = max(
+        value - c.max if c.max is not None else -math.inf,
+        c.min - value if c.min is not None else -math.inf,
+    )
+    violation = f"{c.metric} = {value:.4g} violates {key}" if excess > 0 else None
+    return key, excess, violation
+
+
+def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outcome:
+    """The outcome of a trial from its repeats (at least one)."""
+    if not measurements:
+        raise ValueError("`len(measurements) >= 1` must hold, but got 0 measurements")
+    per_repeat: list[list[float]] = []
+    missing_per_repeat: list[list[str]] = []
+    attrs_per_repeat: list[dict[str, Any]] = []
+    for m in measurements:
+        attrs = measurement_attrs(m)
+        score = score_of(m.core, objective)
+        attrs["score"] = score
+        values, missing = [], []
+        for direction, metric in objective.objectives():
+            value = _metric(metric, attrs, score)
+            if value is None:
+                missing.append(metric)
+                value = 0.0 if direction == "maximize" else math.inf
+            values.append(value)
+        per_repeat.append(values)
+        missing_per_repeat.append(missing)
+        attrs_per_repeat.append(attrs)
+    first_direction = objective.objectives()[0][0]
+    order = sorted(
+        range(len(per_repeat)),
+        key=lambda i: per_repeat[i][0] if first_direction == "maximize" else -per_repeat[i][0],
+    )
+    chosen = order[(len(order) - 1) // 2]
+    attrs = attrs_per_repeat[chosen]
+    m = measurements[chosen]
+    constraints: dict[str, float] = {}
+    violations: list[str] = []
+    complete = m.core.is_complete() and not missing_per_repeat[chosen]
+    constraints["metrics_complete"] = 0.0 if complete else 1.0
+    if not complete:
+        absent = [k for k in ("ttft_p95_seconds", "itl_p95_seconds") if attrs.get(k) is None]
+        if m.core.get_effective_kv_efficiency() is None:
+            absent.insert(0, "kv_efficiency")
+        absent += [k for k in missing_per_repeat[chosen] if k not in absent and k != "score"]
+        violations.append(f"metrics incomplete: {', '.join(absent) or 'unknown'} missing")
+    constraints["workload_ok"] = 1.0 if m.report.failed else 0.0
+    if m.report.failed:
+        violations.append(
+            f"workload failed: {m.report.requests_failed} of {m.report.requests_sent} requests"
+        )
+    for c in objective.constraints:
+        key, value, violation = _constraint(c, _metric(c.metric, attrs, attrs["score"]))
+        constraints[key] = value
+        if violation:
+            violations.append(violation)
+    attrs["constraints"] = constraints
+    attrs["violations"] = violations
+    attrs["feasible"] = not violations
+    attrs["repeats"] = len(measurements)
+    attrs["repeat_values"] = [v[0] for v in per_repeat]
+    firsts = [v[0] for v in per_repeat if math.isfinite(v[0])]
+    attrs["value_spread"] = (max(firsts) - min(firsts)) if len(firsts) > 1 else 0.0
+    attrs["measured_seconds"] = sum(
+        x.report.window_end - x.report.window_start for x in measurements
+    )
+    return Outcome(
+        values=per_repeat[chosen],
+        chosen=chosen,
+        constraints=constraints,
+        violations=violations,
+        attrs=attrs,
+    )
+
+
+def recompute_score(attrs: dict[str, Any], objective: ObjectiveSpec) -> float | None:
+    """`to_optimization_score` from a stored trial's core-metric user attrs."""
+    core = DynamoCoreMetrics.model_validate({k: attrs.get(k) for k in CORE_KEYS})
+    return score_of(core, objective)

@@ -1,0 +1,87 @@
+"""The real trial services of a study file: deployment, workload, metrics backend. Does I/O.
+
+`build_services` is what `dynamo-tune run` uses; tests build `TrialServices` from fakes.
+Before the first trial, `preflight` checks that the metrics source answers, so an
+unreachable Prometheus is one clear error (exit 2) and no trial is recorded.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from dynamo_tune.artifacts import FileArtifactSink
+from dynamo_tune.deploy.base import Endpoints
+from dynamo_tune.errors import MetricsError
+from dynamo_tune.metrics import MetricsBackend, PrometheusBackend, ScrapeBackend
+from dynamo_tune.metrics.prom_api import PrometheusAPI
+from dynamo_tune.metrics.prom_parse import QueryFailed
+from dynamo_tune.objective import TrialServices
+from dynamo_tune.space import Candidate
+from dynamo_tune.spec import MetricsSpec
+from dynamo_tune.study import StudyHandle
+from dynamo_tune.workload.base import Workload
+
+
+def prometheus_url(metrics: MetricsSpec, endpoints: Endpoints) -> str:
+    url = metrics.prometheus_url or endpoints.prometheus_url
+    if url is None:
+        raise MetricsError(
+            "metrics.backend is prometheus but the deployment runs no Prometheus: "
+            "set metrics.prometheus_url or use `backend: scrape`"
+        )
+    return url
+
+
+def metrics_backend(metrics: MetricsSpec, endpoints: Endpoints) -> MetricsBackend:
+    """The configured backend for the deployment's current endpoints."""
+    if metrics.backend == "scrape":
+        return ScrapeBackend(list(endpoints.metrics_urls), timeout_s=metrics.timeout_s)
+    return PrometheusBackend(
+        prometheus_url(metrics, endpoints),
+        timeout_s=metrics.timeout_s,
+        scrape_interval_s=endpoints.scrape_interval_s,
+    )
+
+
+async def preflight(metrics: MetricsSpec, endpoints: Endpoints) -> None:
+    """MetricsError unless the metrics source answers now."""
+    if metrics.backend == "scrape":
+        urls = list(endpoints.metrics_urls)
+        if not urls:
+            raise MetricsError("metrics.backend scrape: the deployment lists no /metrics URL")
+        async with httpx.AsyncClient(timeout=metrics.timeout_s) as client:
+            for url in urls:
+                try:
+                    (await client.get(url)).raise_for_status()
+                except httpx.HTTPError as exc:
+                    raise MetricsError(f"cannot scrape {url}: {exc or type(exc).__name__}") from exc
+        return
+    url = prometheus_url(metrics, endpoints)
+    async with httpx.AsyncClient(timeout=metrics.timeout_s) as client:
+        try:
+            await PrometheusAPI(client, url).query("vector(1)")
+        except QueryFailed as exc:
+            raise MetricsError(f"Prometheus at {url} does not answer: {exc}") from exc
+
+
+def build_services(handle: StudyHandle) -> TrialServices:
+    """Deployment, workload and metrics of the study file, plus its artifact store."""
+    from dynamo_tune.deploy.spec import make_deployment
+    from dynamo_tune.workload.spec import make_workload
+
+    spec = handle.loaded.spec
+    size = spec.deployment.block_size
+
+    def workload_for(candidate: Candidate) -> Workload:
+        return make_workload(candidate.workload, block_size=size)  # type: ignore[arg-type]
+
+    async def check(endpoints: Endpoints) -> None:
+        await preflight(spec.metrics, endpoints)
+
+    return TrialServices(
+        deployment=make_deployment(spec.deployment),
+        workload_for=workload_for,
+        metrics_for=lambda endpoints: metrics_backend(spec.metrics, endpoints),
+        artifacts=FileArtifactSink(handle.target.artifact_dir),
+        preflight=check,
+    )

@@ -1,0 +1,265 @@
+"""The study runner end to end on the fakes: objective, storage, attrs, resume, failures."""
+
+from __future__ import annotations
+
+import io
+import statistics
+from pathlib import Path
+
+import optuna
+import pytest
+from fakes import FakeClock, FakeMetricsBackend, fake_stack, write_study
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import TrialState
+
+from dynamo_tune.cli.study_cmd import run_command
+from dynamo_tune.errors import SpecError
+from dynamo_tune.spec_file import load_spec
+from dynamo_tune.storage import open_storage, resolve_storage
+from dynamo_tune.study_run import RunStopped
+from dynamo_tune.trial_record import CORE_KEYS, recompute_score
+
+REQUIRED_ATTRS = (
+    *CORE_KEYS,
+    "client_ttft_p95_seconds",
+    "client_itl_p95_seconds",
+    "client_kve",
+    "kve_ceiling",
+    "requests_ok",
+    "requests_failed",
+    "window_start",
+    "window_end",
+    "frontend_args",
+    "errors",
+)
+
+
+def _study(path: Path) -> optuna.Study:
+    loaded = load_spec(path)
+    s = loaded.spec.study
+    target = resolve_storage(s.storage, s.name, loaded.base_dir)
+    return optuna.load_study(study_name=s.name, storage=open_storage(target))
+
+
+def _states(study: optuna.Study) -> list[str]:
+    return [t.state.name for t in study.get_trials()]
+
+
+def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 4})
+    stack = fake_stack()
+    out = io.StringIO()
+    assert run_command(path, stack.services, out=out) == 0
+    study = _study(path)
+    trials = study.get_trials()
+    assert _states(study) == ["COMPLETE"] * 4
+    loaded = load_spec(path)
+    assert study.user_attrs["spec_sha256"] == loaded.sha256
+    assert study.user_attrs["study_yaml"] == path.read_text()
+    # the baseline ran first, once, as the reference configuration
+    assert trials[0].user_attrs["baseline"] is True
+    assert trials[0].params["router.mode"] == "round-robin"
+    assert trials[0].params["router.temperature"] == 0.0
+    assert sum(bool(t.user_attrs.get("baseline")) for t in trials) == 1
+    for t in trials:
+        missing = [k for k in REQUIRED_ATTRS if k not in t.user_attrs]
+        assert not missing, missing
+        assert t.value == pytest.approx(recompute_score(t.user_attrs, loaded.spec.objective))
+        assert 0.0 <= t.value <= 1.0
+        assert t.user_attrs["kv_efficiency_source"] == "frontend"
+        names = sorted(m.filename for m in get_all_artifact_meta(t, storage=study._storage))
+        assert names == [f"trial{t.number}-metrics.json", f"trial{t.number}-workload.json"]
+        # the trial's constraints reached Optuna (ttft_p95 <= 2.0 -> ttft - 2.0)
+        assert t.constraints["ttft_p95_seconds<=2"] == pytest.approx(
+            t.user_attrs["ttft_p95_seconds"] - 2.0
+        )
+    # windows do not overlap and are separated by >= 2 scrape intervals (1 s here)
+    windows = sorted((t.user_attrs["window_start"], t.user_attrs["window_end"]) for t in trials)
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        assert start - end >= 2.0
+    # one trial's order, as the objective defines it
+    events = [e for e, _ in stack.cluster.events]
+    assert events[0] == "start" and events[-1] == "stop"
+    assert events[1:6] == ["apply", "ready", "mark_start", "workload", "collect"]
+    text = out.getvalue()
+    assert "[4/4]" in text and "ETA" in text and "vs baseline #0" in text
+
+
+def test_resume_continues_to_a_total_of_n_trials(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 2})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    write_study(tmp_path, {"study.n_trials": 3})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    assert _states(_study(path)) == ["COMPLETE"] * 3
+    out = io.StringIO()
+    stack = fake_stack()
+    run_command(path, stack.services, out=out)
+    assert "nothing to run" in out.getvalue()
+    assert not stack.cluster.started
+    run_command(path, fake_stack().services, n_trials=5, out=io.StringIO())
+    study = _study(path)
+    assert _states(study) == ["COMPLETE"] * 5
+    assert sum(bool(t.user_attrs.get("baseline")) for t in study.get_trials()) == 1
+    params = [tuple(sorted(t.params.items())) for t in study.get_trials()]
+    assert len(set(params)) == len(params), "a resumed sampler replayed earlier points"
+
+
+def test_changed_search_space_is_refused_unless_allowed(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 1})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    write_study(
+        tmp_path,
+        {"study.n_trials": 2, "search_space/router.temperature/high": 0.5},
+    )
+    with pytest.raises(SpecError, match="different search_space"):
+        run_command(path, fake_stack().services, out=io.StringIO())
+    assert _states(_study(path)) == ["COMPLETE"]
+    run_command(path, fake_stack().services, allow_changed_space=True, out=io.StringIO())
+    assert _states(_study(path)) == ["COMPLETE"] * 2
+
+
+def test_crash_is_fail_with_reason_and_the_run_goes_on(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 3})
+    stack = fake_stack(deployment={"fail_apply": {1}})
+    run_command(path, stack.services, out=io.StringIO())
+    trials = _study(path).get_trials()
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.FAIL,
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
+    ]
+    assert trials[1].user_attrs["fail_reason"].startswith("apply: DeploymentError: frontend")
+
+
+def test_repeated_crashes_stop_the_run_and_stop_the_deployment(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 5, "study.max_failures_in_a_row": 2})
+    stack = fake_stack(workload={"fail": True})
+    with pytest.raises(RunStopped, match="2 trials in a row failed; last: workload: Workload"):
+        run_command(path, stack.services, out=io.StringIO())
+    assert _states(_study(path)) == ["FAIL", "FAIL"]
+    assert stack.cluster.stopped
+
+
+def test_ctrl_c_fails_the_current_trial_and_stops_the_deployment(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 3})
+    stack = fake_stack(deployment={"interrupt_apply": {1}})
+    with pytest.raises(KeyboardInterrupt):
+        run_command(path, stack.services, out=io.StringIO())
+    trials = _study(path).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
+    assert "interrupted (Ctrl-C)" in trials[1].user_attrs["fail_reason"]
+    assert stack.cluster.stopped
+    run_command(path, fake_stack().services, out=io.StringIO())
+    assert _states(_study(path)).count("COMPLETE") == 3
+
+
+def test_incomplete_metrics_complete_with_the_violation_recorded(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 2})
+    stack = fake_stack(metrics={"drop": ("itl_p95",)})
+    run_command(path, stack.services, out=io.StringIO())
+    for t in _study(path).get_trials():
+        assert t.state == TrialState.COMPLETE
+        assert t.value == 0.0
+        assert t.constraints["metrics_complete"] == 1.0
+        assert "metrics incomplete: itl_p95_seconds missing" in t.user_attrs["violations"]
+        assert t.user_attrs["errors"] == ["itl_p95: no data"]
+        assert t.user_attrs["feasible"] is False
+
+
+class _NoisyMetrics(FakeMetricsBackend):
+    """TTFT scaled per repeat: 1.0, 3.0, 2.0, ... (a noisy measurement)."""
+
+    factors = (1.0, 3.0, 2.0)
+
+    async def collect(self, start: float, end: float):  # type: ignore[no-untyped-def]
+        result = await super().collect(start, end)
+        factor = self.factors[(len(self.windows) - 1) % len(self.factors)]
+        assert result.ttft_p95 is not None
+        return result.model_copy(update={"ttft_p95": result.ttft_p95 * factor})
+
+
+def test_repeats_take_the_median_and_store_the_spread(tmp_path: Path) -> None:
+    path = write_study(
+        tmp_path,
+        {
+            "study.n_trials": 1,
+            "study.baseline": None,
+            "objective.repeats": 3,
+            "objective.ttft_target_seconds": 0.2,
+        },
+    )
+    stack = fake_stack()
+    stack.metrics = _NoisyMetrics(stack.cluster)
+    run_command(path, stack.services, out=io.StringIO())
+    (trial,) = _study(path).get_trials()
+    values = trial.user_attrs["repeat_values"]
+    assert len(values) == 3 and len(set(values)) == 3
+    assert trial.value == statistics.median(values)
+    assert trial.user_attrs["value_spread"] == pytest.approx(max(values) - min(values))
+    assert trial.value == pytest.approx(
+        recompute_score(trial.user_attrs, load_spec(path).spec.objective)
+    )
+    assert [e for e, _ in stack.cluster.events].count("reset") == 2
+    assert len(get_all_artifact_meta(trial, storage=_study(path)._storage)) == 6
+
+
+def test_pareto_directions_store_several_values(tmp_path: Path) -> None:
+    path = write_study(
+        tmp_path,
+        {
+            "study.n_trials": 3,
+            "study.sampler": {"name": "nsga2", "seed": 1},
+            "objective.directions": [
+                {"maximize": "kv_efficiency"},
+                {"minimize": "ttft_p95_seconds"},
+            ],
+        },
+    )
+    run_command(path, fake_stack().services, out=io.StringIO())
+    study = _study(path)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    for t in study.get_trials():
+        assert t.values == [t.user_attrs["kv_efficiency"], t.user_attrs["ttft_p95_seconds"]]
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "grid", "nsga2", "qmc", "cmaes", "gp"])
+def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
+    from dynamo_tune.samplers import missing_packages
+
+    changes: dict[str, object] = {"study.n_trials": 3, "study.sampler": {"name": name, "seed": 3}}
+    if name == "grid":
+        changes["search_space/router.overlap_score_credit/step"] = 1.0
+        changes["search_space/router.temperature/step"] = 0.5
+        changes["search_space/router.prefill_load_scale"] = {
+            "type": "categorical",
+            "choices": [0.5, 1.0],
+        }
+    path = write_study(tmp_path, changes)
+    if missing_packages(name):
+        with pytest.raises(SpecError, match=f"{name} needs"):
+            run_command(path, fake_stack().services, out=io.StringIO())
+        return
+    run_command(path, fake_stack().services, out=io.StringIO())
+    first = [t.params for t in _study(path).get_trials()]
+    (tmp_path / "fake.db").unlink()
+    run_command(path, fake_stack().services, out=io.StringIO())
+    assert [t.params for t in _study(path).get_trials()] == first, "seeded sampler not reproducible"
+
+
+def test_journal_storage_and_relative_paths(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 2, "study.storage": "journal:runs/j.log"})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    assert (tmp_path / "runs" / "j.log").exists()
+    assert (tmp_path / "runs" / "j.log.artifacts").is_dir()
+    assert _states(_study(path)) == ["COMPLETE"] * 2
+
+
+def test_quiet_gap_waits_two_scrape_intervals(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 3, "study.baseline": None})
+    clock = FakeClock()
+    stack = fake_stack(clock=clock, deployment={"scrape_interval_s": 5.0})
+    run_command(path, stack.services, out=io.StringIO())
+    assert len(clock.slept) >= 3 + 2  # 3 workloads + 2 gaps
+    gaps = [s for s in clock.slept if s != 10.0]
+    assert gaps and all(g == pytest.approx(10.1, abs=1e-4) for g in gaps)
