@@ -2,40 +2,158 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import httpx
 import pytest
 
 from dynamo_tune.deploy.local import LocalStack
+from dynamo_tune.deploy.router import RouterConfig
+from dynamo_tune.errors import DeploymentError
 from dynamo_tune.vocab import text
 
 pytestmark = pytest.mark.integration
 
 
-async def chat(client: httpx.AsyncClient, url: str, model: str, content: str) -> dict:
+async def chat(
+    client: httpx.AsyncClient, url: str, model: str, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One streamed chat completion; returns its `usage`."""
     body = {
         "model": model,
-        "messages": [{"role": "user", "content": content}],
+        "messages": messages,
         "max_tokens": 4,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    usage: dict = {}
+    usage: dict[str, Any] = {}
     async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
-        assert response.status_code == 200
-        import json
-
+        assert response.status_code == 200, await response.aread()
         async for line in response.aiter_lines():
-            if line.startswith("data:") and line != "data: [DONE]":
-                chunk = json.loads(line.removeprefix("data:"))
-                usage = chunk.get("usage") or usage
+            if line.startswith("data:") and line.strip() != "data: [DONE]":
+                usage = json.loads(line.removeprefix("data:")).get("usage") or usage
     return usage
+
+
+def user(content: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": content}]
+
+
+def cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 async def test_repeat_prompt_hits_cache(local_stack: LocalStack) -> None:
     ep = local_stack.endpoints()
     prompt = text(range(1000, 1200))
     async with httpx.AsyncClient(timeout=30) as client:
-        first = await chat(client, ep.frontend_url, ep.model, prompt)
-        second = await chat(client, ep.frontend_url, ep.model, prompt)
+        first = await chat(client, ep.frontend_url, ep.model, user(prompt))
+        second = await chat(client, ep.frontend_url, ep.model, user(prompt))
     assert first["prompt_tokens"] == 200
     assert second["prompt_tokens_details"]["cached_tokens"] > 0
+
+
+async def test_prompt_tokens_equal_words_across_messages(local_stack: LocalStack) -> None:
+    ep = local_stack.endpoints()
+    messages = [
+        {"role": "system", "content": text(range(50))},
+        {"role": "user", "content": text(range(7000, 7033))},
+        {"role": "assistant", "content": text(range(9000, 9010))},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "w1"}, {"type": "text", "text": "w2"}],
+        },
+    ]
+    async with httpx.AsyncClient(timeout=30) as client:
+        usage = await chat(client, ep.frontend_url, ep.model, messages)
+    assert usage["prompt_tokens"] == 50 + 33 + 10 + 2
+
+
+async def test_prometheus_scrapes_frontend_and_every_worker(local_stack: LocalStack) -> None:
+    ep = local_stack.endpoints()
+    assert ep.prometheus_url is not None and len(ep.metrics_urls) == 3
+    async with httpx.AsyncClient(timeout=10) as client:
+        body = (await client.get(f"{ep.prometheus_url}/api/v1/targets")).json()
+    health = {t["scrapeUrl"]: t["health"] for t in body["data"]["activeTargets"]}
+    assert health == {url: "up" for url in ep.metrics_urls}
+
+
+async def test_frontend_uses_fine_histogram_buckets(local_stack: LocalStack) -> None:
+    ep = local_stack.endpoints()
+    async with httpx.AsyncClient(timeout=30) as client:
+        await chat(client, ep.frontend_url, ep.model, user(text(range(20))))
+        metrics = (await client.get(ep.metrics_urls[0])).text
+    ttft = [m for m in metrics.splitlines() if m.startswith("dynamo_frontend_time_to_first_token")]
+    buckets = [m for m in ttft if "_bucket{" in m]
+    # Dynamo's default layout has 19 buckets; 160 requested (a few merge when rounded).
+    assert len(buckets) > 0.9 * local_stack.spec.buckets.ttft_count
+
+
+async def test_apply_restarts_and_stop_leaves_nothing(
+    stack_factory: Callable[..., LocalStack],
+) -> None:
+    stack = stack_factory(isolation="restart")
+    ep = stack.endpoints()
+    prompt = user(text(range(300, 400)))
+    async with httpx.AsyncClient(timeout=30) as client:
+        await chat(client, ep.frontend_url, ep.model, prompt)
+        pids_before = stack.pids()
+
+        applied = await stack.apply(RouterConfig(mode="round-robin"))
+        args = cmdline(stack.pids()["frontend"])
+        assert args[args.index("--router-mode") + 1] == "round-robin"
+        assert set(applied.restarted) == {"frontend", "worker-0", "worker-1"}
+        assert applied.restart_seconds > 0
+        # Workers restarted: the repeat prompt finds cold caches.
+        cold = await chat(client, ep.frontend_url, ep.model, prompt)
+        assert cold["prompt_tokens_details"]["cached_tokens"] == 0
+
+        applied = await stack.apply(RouterConfig(mode="kv", temperature=0.5))
+        args = cmdline(stack.pids()["frontend"])
+        assert args[args.index("--router-mode") + 1] == "kv"
+        assert args[args.index("--router-temperature") + 1] == "0.5"
+        assert (
+            applied.frontend_args
+            == cmdline(stack.pids()["frontend"])[-len(applied.frontend_args) :]
+        )
+
+        frontend_pid = stack.pids()["frontend"]
+        applied = await stack.apply(RouterConfig(mode="kv", temperature=0.5))
+        assert applied.restarted == ["worker-0", "worker-1"]  # same flags: frontend kept
+        assert stack.pids()["frontend"] == frontend_pid
+        assert (await chat(client, ep.frontend_url, ep.model, prompt))["prompt_tokens"] == 100
+
+    all_pids = {**pids_before, **stack.pids()}
+    assert set(all_pids) == {"frontend", "worker-0", "worker-1", "prometheus"}
+    await stack.stop()
+    assert not [name for name, pid in {**pids_before, **all_pids}.items() if alive(pid)]
+    assert not [pid for pid in pids_before.values() if alive(pid)]
+
+
+async def test_dead_worker_is_reported_with_its_log(
+    stack_factory: Callable[..., LocalStack],
+) -> None:
+    stack = stack_factory(prometheus=False)
+    assert stack.endpoints().prometheus_url is None
+    victim = stack.pids()["worker-1"]
+    os.kill(victim, signal.SIGKILL)
+    with pytest.raises(DeploymentError, match=r"worker-1 \(pid \d+\) exited with code -9"):
+        await stack.wait_ready(5.0)
+    with pytest.raises(DeploymentError, match="worker-1"):
+        stack.check_alive()
+    await stack.reset()  # restarting the workers heals the stack
+    stack.check_alive()
+    assert stack.pids()["worker-1"] != victim

@@ -27,18 +27,18 @@ PLACEHOLDERS = (
 _FORMATTER = string.Formatter()
 
 
-def placeholders(arg: str) -> list[str]:
+def placeholders(arg: str, where: str = "template") -> list[str]:
     """The field names used in one template argument. Raises SpecError on bad syntax."""
     try:
         parsed = list(_FORMATTER.parse(arg))
     except ValueError as exc:
-        raise SpecError(f"bad template argument {arg!r}: {exc}") from exc
+        raise SpecError(f"{where}: bad template argument {arg!r}: {exc}") from exc
     names = []
     for _literal, field, _spec, conversion in parsed:
         if field is None:
             continue
         if conversion is not None:
-            raise SpecError(f"template argument {arg!r}: conversions (!{conversion}) not allowed")
+            raise SpecError(f"{where}: {arg!r}: conversions (!{conversion}) are not allowed")
         names.append(field)
     return names
 
@@ -48,7 +48,7 @@ def check_template(template: Sequence[str], where: str) -> None:
     for arg in template:
         if arg == ROUTER_FLAGS_ARG:
             continue
-        for name in placeholders(arg):
+        for name in placeholders(arg, where):
             if name not in PLACEHOLDERS:
                 raise SpecError(
                     f"{where}: unknown placeholder {{{name}}} in {arg!r}; "
