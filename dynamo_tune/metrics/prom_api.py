@@ -61,7 +61,8 @@ class PrometheusAPI:
             ) from exc
         if response.is_error:
             detail = body.get("error") if isinstance(body, dict) else None
-            raise QueryFailed(f"HTTP {response.status_code} from {url}: {detail or body!r}")
+            detail = str(detail) if detail else repr(body)
+            raise QueryFailed(f"HTTP {response.status_code} from {url}: {detail}")
         return api_data(body)
 
     async def query(self, promql: str, at: float | None = None) -> SeriesVector:
