@@ -13,13 +13,11 @@ import asyncio
 import logging
 import time
 
-import httpx
-
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics.config import DynamoMetricsConfig
 from dynamo_tune.metrics.edges import range_step_s
 from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
-from dynamo_tune.metrics.prom_api import PrometheusAPI
+from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
 from dynamo_tune.metrics.prom_parse import QueryFailed
 from dynamo_tune.metrics.prometheus import PrometheusBackend
 from dynamo_tune.metrics.promql import render_range
@@ -59,7 +57,7 @@ class DynamoMetricsCollector:
         config = self.config
         specs = [METRIC_SPECS[key] for key in config.enabled_keys()]
         now = time.time()
-        async with httpx.AsyncClient(timeout=config.timeout_s) as client:
+        async with new_client(config.timeout_s) as client:
             api = PrometheusAPI(client, config.prometheus_url, config.concurrency)
             outcomes = await asyncio.gather(*(self._one(api, spec, now) for spec in specs))
         if specs and api.answered == 0:

@@ -14,13 +14,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics import edges
 from dynamo_tune.metrics.config import validate_http_url
 from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.metrics.prom_api import PrometheusAPI
+from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
 from dynamo_tune.metrics.prom_parse import QueryFailed, TargetState
 from dynamo_tune.metrics.promql import RESET_LABEL, window_delta_query, window_gauge_query
 from dynamo_tune.metrics.queries import METRIC_REGISTRY, METRIC_SPECS, MetricSpec
@@ -81,7 +79,7 @@ class PrometheusBackend:
         """Metrics of exactly `[start, end]` (unix seconds)."""
         if not end > start:
             raise MetricsError(f"window end must be after its start, but got {start=}, {end=}")
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        async with new_client(self.timeout_s) as client:
             api = PrometheusAPI(client, self.prometheus_url, self.concurrency)
             wait = await self.wait_for_scrape(api, end)
             answered = api.answered

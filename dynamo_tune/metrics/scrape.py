@@ -21,6 +21,7 @@ from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics.config import validate_http_url
 from dynamo_tune.metrics.exposition import Snapshot, parse_exposition
 from dynamo_tune.metrics.models import DynamoMetricsResult
+from dynamo_tune.metrics.prom_api import new_client
 from dynamo_tune.metrics.prometheus import select_specs
 from dynamo_tune.metrics.snapshots import merge, window_from_snapshots
 from dynamo_tune.metrics.window import evaluate_window
@@ -75,7 +76,7 @@ class ScrapeBackend:
     async def mark_start(self) -> None:
         """Snapshot every endpoint now and start sampling them in the background."""
         await self._stop_sampler()
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        async with new_client(self.timeout_s) as client:
             start, self._start_errors = await self._snapshot(client)
         if not start:
             raise MetricsError(f"no /metrics endpoint answered: {'; '.join(self._start_errors)}")
@@ -85,7 +86,7 @@ class ScrapeBackend:
             self._sampler = asyncio.create_task(self._sample(self.sample_interval_s))
 
     async def _sample(self, every_s: float) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        async with new_client(self.timeout_s) as client:
             while True:
                 await asyncio.sleep(every_s)
                 snapshots, _ = await self._snapshot(client)
@@ -107,7 +108,7 @@ class ScrapeBackend:
         if self._start is None:
             raise MetricsError("ScrapeBackend.collect() needs mark_start() before the workload")
         await self._stop_sampler()
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        async with new_client(self.timeout_s) as client:
             finish, errors = await self._snapshot(client)
         if not finish:
             raise MetricsError(f"no /metrics endpoint answered: {'; '.join(errors)}")

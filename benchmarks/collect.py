@@ -1,0 +1,150 @@
+"""Benchmark: latency of a windowed `PrometheusBackend.collect()`, concurrent vs one at a time.
+
+Starts a private Prometheus (1 s scrape) and three exporters serving the real Dynamo 1.6.1
+`/metrics` captures (one frontend, two mocker workers) with every sample value growing over
+time, so every window holds real, non-zero differences on Dynamo's real series layout.
+Then measures, median of N runs each (interleaved):
+
+- the query phase of a windowed collect() (all queries, after the end-of-window wait) with
+  `concurrency=8` and with `concurrency=1`, and their ratio;
+- separately, the end-of-window scrape wait of a live window (end = now).
+
+Usage: uv run python benchmarks/collect.py [--runs 20] [--reference DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from dynamo_tune.deploy.prometheus import PrometheusServer
+from dynamo_tune.metrics import PrometheusBackend
+from dynamo_tune.metrics.promql import window_delta_query
+from dynamo_tune.metrics.queries import METRIC_REGISTRY
+from dynamo_tune.net import LOOPBACK, free_port
+
+REFERENCE = Path("/work/shared/reference")
+FILES = {
+    "frontend": "dynamo-1.6.1-frontend-kv-router.metrics.txt",
+    "worker-0": "dynamo-1.6.1-mocker-worker.metrics.txt",
+    "worker-1": "dynamo-1.6.1-mocker-worker.metrics.txt",
+}
+
+
+def scaled(text: str, factor: float) -> str:
+    """`text` with every sample value multiplied by `factor` (counters stay monotonic)."""
+    lines = []
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            head, value = line.rsplit(" ", 1)
+            line = f"{head} {float(value) * factor:.6f}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+class GrowingExporter:
+    """Serves a capture on 127.0.0.1 whose values grow by 10 % of the capture per second."""
+
+    def __init__(self, text: str) -> None:
+        began = time.time()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                body = scaled(text, 1.0 + 0.1 * (time.time() - began)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer((LOOPBACK, self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def timed_collect(
+    backend: PrometheusBackend, start: float, end: float
+) -> tuple[float, float]:
+    """(query-phase seconds, scrape-wait seconds) of one collect()."""
+    began = time.perf_counter()
+    result = await backend.collect(start, end)
+    total = time.perf_counter() - began
+    if result.errors or result.ttft_p95 is None:
+        raise RuntimeError(f"collect() did not see the data: {result.errors}")
+    wait = result.scrape_wait_seconds or 0.0
+    return total - wait, wait
+
+
+async def bench(server: PrometheusServer, runs: int) -> None:
+    await asyncio.sleep(6)  # a few scrapes of growing counters
+    end = time.time() - 1.5
+    start = end - 4.0
+    concurrent = PrometheusBackend(server.url, concurrency=8)
+    sequential = PrometheusBackend(server.url, concurrency=1)
+    phases: dict[str, list[float]] = {"concurrent": [], "sequential": []}
+    for _ in range(2):  # warm-up (connection setup, Prometheus caches)
+        await timed_collect(concurrent, start, end)
+        await timed_collect(sequential, start, end)
+    for _ in range(runs):
+        phases["concurrent"].append((await timed_collect(concurrent, start, end))[0])
+        phases["sequential"].append((await timed_collect(sequential, start, end))[0])
+    waits = []
+    for _ in range(5):
+        live_end = time.time()
+        waits.append((await timed_collect(concurrent, live_end - 4.0, live_end))[1])
+
+    series = {s.series for s in METRIC_REGISTRY if s.kind != "gauge"}
+    gauges = sum(1 for s in METRIC_REGISTRY if s.kind == "gauge")
+    conc = statistics.median(phases["concurrent"])
+    seq = statistics.median(phases["sequential"])
+    example = window_delta_query("x", 0, 4, 1)
+    print(f"queries per windowed collect(): {len(series)} differences + {gauges} gauges "
+          f"(+2 for the end-of-window wait), e.g. {example!r}")  # fmt: skip
+    print(f"median of {runs} runs, query phase (after the scrape wait):")
+    print(f"  concurrent (8 in flight): {conc * 1000:8.1f} ms")
+    print(f"  one at a time:            {seq * 1000:8.1f} ms")
+    print(f"  ratio one-at-a-time / concurrent: {seq / conc:.2f}x")
+    print(f"  concurrent p90: {statistics.quantiles(phases['concurrent'], n=10)[-1] * 1000:.1f} ms")
+    print(f"end-of-window scrape wait, live window (end = now), median of 5: "
+          f"{statistics.median(waits):.3f} s (min {min(waits):.3f}, max {max(waits):.3f}; "
+          f"1 s scrape interval)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--reference", type=Path, default=REFERENCE)
+    args = parser.parse_args()
+    exporters = {
+        name: GrowingExporter((args.reference / file).read_text()) for name, file in FILES.items()
+    }
+    with tempfile.TemporaryDirectory(prefix="dynamo-tune-bench-") as tmp:
+        targets = {f"{LOOPBACK}:{e.port}": name for name, e in exporters.items()}
+        server = PrometheusServer(Path(tmp), targets, scrape_interval_s=1.0)
+        try:
+            server.start()
+            asyncio.run(server.wait_ready())
+            asyncio.run(server.wait_targets_up(list(targets)))
+            asyncio.run(bench(server, args.runs))
+        finally:
+            server.stop()
+            for exporter in exporters.values():
+                exporter.stop()
+
+
+if __name__ == "__main__":
+    main()
