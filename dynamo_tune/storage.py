@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sqlite3
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,10 +25,12 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dynamo_tune.errors import SpecError
 
 SQLITE_TIMEOUT_S = 60
+SCHEMA_RACE_ATTEMPTS = 5
 StorageKind = Literal["sqlite", "rdb", "journal"]
 
 
@@ -115,16 +118,22 @@ def open_storage(
             if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters
             else "failed_trial_callback"
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            return RDBStorage(
-                target.url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval_s,
-                grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,
-                **{callback_kw: stale_trial_callback},  # type: ignore[arg-type]
-            )
-    except SpecError:
-        raise
+        for attempt in range(SCHEMA_RACE_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ExperimentalWarning)
+                    return RDBStorage(
+                        target.url,
+                        engine_kwargs=engine_kwargs,
+                        heartbeat_interval=heartbeat_interval_s,
+                        grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,
+                        **{callback_kw: stale_trial_callback},  # type: ignore[arg-type]
+                    )
+            except (IntegrityError, OperationalError):
+                # Two runners creating the schema at once: the loser retries and finds it.
+                if attempt == SCHEMA_RACE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
     except Exception as exc:  # sqlalchemy / driver errors: translate once, here
         raise SpecError(f"cannot open storage {target.display}: {exc}") from exc

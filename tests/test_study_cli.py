@@ -1,0 +1,102 @@
+"""`trials`, `best`, `export` and `dashboard` on a study the fakes filled."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from fakes import fake_stack, write_study
+
+from dynamo_tune.cli.main import main
+from dynamo_tune.cli.study_cmd import run_command
+
+
+@pytest.fixture(scope="module")
+def done_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    path = write_study(folder, {"study.n_trials": 4})
+    stack = fake_stack(deployment={"fail_apply": {2}})
+    run_command(path, stack.services, out=io.StringIO())
+    return path
+
+
+def test_trials_table(done_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["trials", str(done_study)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["#", "state", "value", "kve", "ttft95", "itl95", "ok", "params"]
+    assert len(lines) == 1 + 5
+    assert lines[1].split()[:2] == ["0", "COMPLETE"] and "[baseline]" in lines[1]
+    assert lines[3].split()[:3] == ["2", "FAIL", "-"]
+    assert "router.mode=round-robin" in lines[1]
+
+
+def test_best_json_yaml_flags(done_study: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["best", str(done_study), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (best,) = data["best"]
+    imp = data["improvement_over_baseline"]
+    assert imp["baseline_trial"] == 0
+    assert imp["best_value"] == best["values"][0] >= imp["baseline_value"]
+    assert imp["absolute"] == pytest.approx(imp["best_value"] - imp["baseline_value"])
+    assert best["metrics"]["kv_efficiency"] is not None
+    assert main(["best", str(done_study), "--format", "yaml"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"# best trial #{best['number']}")
+    assert yaml.safe_load(text)["router"] == best["router"]
+    assert main(["best", str(done_study), "--format", "flags"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == best["frontend_args"]
+    assert "vs baseline #0" in captured.err
+
+
+def test_export_csv(done_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "x" / "trials.csv"
+    assert main(["export", str(done_study), "--csv", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert float(rows[0]["value"]) > 0
+    assert rows[0]["params_router.mode"] == "round-robin"
+    assert float(rows[1]["user_attrs_kv_efficiency"]) > 0
+    assert "DeploymentError" in rows[2]["user_attrs_fail_reason"]
+    assert "5 trials" in capsys.readouterr().out
+
+
+def test_inspecting_a_missing_study_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_study(tmp_path)
+    assert main(["trials", str(path)]) == 2
+    assert "run `dynamo-tune run` first" in capsys.readouterr().err
+    assert not (tmp_path / "fake.db").exists()
+
+
+def test_dashboard_serves_the_study_api(done_study: Path) -> None:
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dynamo-tune")), "dashboard", str(done_study)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.split(": ", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/dashboard/studies/1")
+        base = url.split("/dashboard/")[0]
+        studies = httpx.get(f"{base}/api/studies", timeout=10).json()["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["fake"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -1,0 +1,138 @@
+"""Resume after a killed runner, and two runners on one storage (fake services, real processes)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from fakes import fake_stack, write_study
+from optuna.trial import TrialState
+
+from dynamo_tune.cli.study_cmd import run_command
+from dynamo_tune.resume import RETRY_OF_ATTR, RUNNER_ATTR, runner_identity
+from dynamo_tune.spec_file import load_spec
+from dynamo_tune.storage import open_storage, resolve_storage
+
+FAKES = Path(__file__).with_name("fakes.py")
+
+
+def _study(path: Path) -> optuna.Study:
+    loaded = load_spec(path)
+    s = loaded.spec.study
+    target = resolve_storage(s.storage, s.name, loaded.base_dir)
+    return optuna.load_study(study_name=s.name, storage=open_storage(target))
+
+
+def _runner(path: Path, trial_seconds: float, capture: bool = True) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(FAKES), str(path), "--trial-seconds", str(trial_seconds)],
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _wait_for(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def _running(path: Path) -> list[optuna.trial.FrozenTrial]:
+    try:
+        trials = _study(path).get_trials(states=(TrialState.RUNNING,))
+    except KeyError:
+        return []
+    return [t for t in trials if RUNNER_ATTR in t.user_attrs and t.params]
+
+
+def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 3})
+    proc = _runner(path, trial_seconds=30.0, capture=False)
+    try:
+        _wait_for(lambda: bool(_running(path)), timeout_s=60)
+        (killed,) = _running(path)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    out = io.StringIO()
+    run_command(path, fake_stack().services, out=out)
+    assert f"trial #{killed.number} was left RUNNING by a killed run" in out.getvalue()
+    trials = _study(path).get_trials()
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) == 3
+    assert trials[killed.number].state == TrialState.FAIL
+    assert "died" in trials[killed.number].user_attrs["fail_reason"]
+    retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == killed.number]
+    assert len(retries) == 1 and retries[0].params == killed.params
+    assert retries[0].state == TrialState.COMPLETE
+    # the killed trial was the baseline: its retry is still the baseline
+    assert retries[0].user_attrs.get("baseline") is True
+    assert states.count(TrialState.RUNNING) == 0
+
+
+def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    study = _study(path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    identity = runner_identity(dead.pid)
+    dead.wait()
+    params = study.get_trials()[0].params
+    study.enqueue_trial(params, user_attrs={RETRY_OF_ATTR: 0})
+    trial = study.ask()
+    trial.set_user_attr(RUNNER_ATTR, identity)
+    run_command(path, fake_stack().services, n_trials=2, out=io.StringIO())
+    trials = _study(path).get_trials()
+    assert trials[trial.number].state == TrialState.FAIL
+    assert sum(t.user_attrs.get(RETRY_OF_ATTR) is not None for t in trials) == 1
+
+
+def test_a_live_runners_trial_is_left_alone(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    study = _study(path)
+    trial = study.ask()
+    trial.set_user_attr(RUNNER_ATTR, runner_identity())  # this very process: alive
+    run_command(path, fake_stack().services, n_trials=3, out=io.StringIO())
+    assert _study(path).get_trials()[trial.number].state == TrialState.RUNNING
+
+
+@pytest.mark.parametrize("storage", ["sqlite:///shared.db", "journal:shared.log"])
+def test_two_concurrent_runners_lose_and_duplicate_nothing(tmp_path: Path, storage: str) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 8, "study.storage": storage})
+    procs = [_runner(path, trial_seconds=0.3) for _ in range(2)]
+    outputs = []
+    try:
+        for proc in procs:
+            out, _ = proc.communicate(timeout=180)
+            outputs.append(out.decode())
+            assert proc.returncode == 0, out.decode()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    trials = _study(path).get_trials()
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 8
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert sum(bool(t.user_attrs.get("baseline")) for t in trials) == 1
+    params = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(params)) == len(params)
+    pids = {t.user_attrs[RUNNER_ATTR]["pid"] for t in trials}
+    assert pids == {p.pid for p in procs}, "both runners should have run trials"
+    windows = sorted((t.user_attrs["window_start"], t.user_attrs["window_end"]) for t in trials)
+    assert len(windows) == 8
