@@ -2,7 +2,8 @@
 
 `send_chat` fills a `RequestRecord` and never raises for a failed request: HTTP errors,
 timeouts, cut streams and in-stream error events become its `cause` and `error`. The hot path
-per streamed chunk is a clock read, a prefix check and one `json.loads`.
+per network read is a clock read and a split; per SSE line, a prefix check and one
+`json.loads`.
 """
 
 from __future__ import annotations
@@ -54,37 +55,57 @@ async def send_chat(
 async def _read_stream(
     response: httpx.Response, record: RequestRecord, clock: Callable[[], float]
 ) -> None:
-    """Consume SSE lines: a content chunk is one token event; usage comes in the last chunk."""
+    """Consume SSE lines: a content chunk is one token event; usage comes in the last chunk.
+
+    Lines are split from raw bytes; every line of one network read gets that read's arrival
+    time. After `[DONE]` the rest of the body is drained so the connection returns to the pool.
+    """
     times = record.token_times
-    event = ""
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            now = clock()
-            is_error, event = event == "error", ""
-            data = line[5:].strip()
-            if data == "[DONE]":
-                record.first_token = times[0] if times else None
-                return
-            try:
-                chunk = json.loads(data)
-            except ValueError:
-                record.fail("stream_error", f"unparseable stream data: {data[:200]}")
-                return
-            if is_error or "error" in chunk:
-                record.fail("stream_error", f"error in stream: {data[:ERROR_BODY_LIMIT]}")
-                return
-            choices = chunk.get("choices")
-            if choices:
-                delta = choices[0].get("delta") or {}
-                if delta.get("content") or delta.get("reasoning_content"):
-                    times.append(now)
-            usage = chunk.get("usage")
-            if usage:
-                _read_usage(usage, record)
-        elif line.startswith("event:"):
-            event = line[6:].strip()
+    event = b""
+    buffer = b""
+    done = False
+    async for data in response.aiter_bytes():
+        if done:
+            continue
+        now = clock()
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                is_error, event = event == b"error", b""
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    done = True
+                    break
+                if not _read_chunk(payload, is_error, now, record):
+                    return
+            elif line.startswith(b"event:"):
+                event = line[6:].strip()
     record.first_token = times[0] if times else None
-    record.fail("disconnect", f"stream ended without [DONE] after {len(times)} tokens")
+    if not done:
+        record.fail("disconnect", f"stream ended without [DONE] after {len(times)} tokens")
+
+
+def _read_chunk(payload: bytes, is_error: bool, now: float, record: RequestRecord) -> bool:
+    """Apply one `data:` payload to `record`; False when it is an error (recorded)."""
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        record.fail("stream_error", f"unparseable stream data: {payload[:200]!r}")
+        return False
+    if is_error or "error" in chunk:
+        text = payload[:ERROR_BODY_LIMIT].decode(errors="replace")
+        record.fail("stream_error", f"error in stream: {text}")
+        return False
+    choices = chunk.get("choices")
+    if choices:
+        delta = choices[0].get("delta") or {}
+        if delta.get("content") or delta.get("reasoning_content"):
+            record.token_times.append(now)
+    usage = chunk.get("usage")
+    if usage:
+        _read_usage(usage, record)
+    return True
 
 
 def _read_usage(usage: dict[str, object], record: RequestRecord) -> None:
