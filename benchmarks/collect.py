@@ -9,7 +9,11 @@ Then measures, median of N runs each (interleaved):
   `concurrency=8` and with `concurrency=1`, and their ratio;
 - separately, the end-of-window scrape wait of a live window (end = now).
 
-Usage: uv run python benchmarks/collect.py [--runs 20] [--reference DIR]
+With `--rtt-ms R` the same is measured again through a local proxy adding R ms of round
+trip, as for a Prometheus on another host: on loopback with 2 shared cores the client's own
+CPU time dominates and concurrency cannot hide much.
+
+Usage: uv run python benchmarks/collect.py [--runs 20] [--rtt-ms 10] [--reference DIR]
 """
 
 from __future__ import annotations
@@ -76,6 +80,40 @@ class GrowingExporter:
         self.server.server_close()
 
 
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 adding `rtt_s / 2` to each direction: a "remote" Prometheus."""
+
+    def __init__(self, target_port: int, rtt_s: float) -> None:
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                await asyncio.sleep(rtt_s / 2)
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_reader, up_writer = await asyncio.open_connection(LOOPBACK, target_port)
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+        async def serve() -> None:
+            self.server = await asyncio.start_server(handle, LOOPBACK, self.port)
+            ready.set()
+
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self.loop)
+        ready.wait(5)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
 async def timed_collect(
     backend: PrometheusBackend, start: float, end: float
 ) -> tuple[float, float]:
@@ -89,12 +127,11 @@ async def timed_collect(
     return total - wait, wait
 
 
-async def bench(server: PrometheusServer, runs: int) -> None:
-    await asyncio.sleep(6)  # a few scrapes of growing counters
+async def bench(url: str, runs: int, label: str) -> None:
     end = time.time() - 1.5
     start = end - 4.0
-    concurrent = PrometheusBackend(server.url, concurrency=8)
-    sequential = PrometheusBackend(server.url, concurrency=1)
+    concurrent = PrometheusBackend(url, concurrency=8)
+    sequential = PrometheusBackend(url, concurrency=1)
     phases: dict[str, list[float]] = {"concurrent": [], "sequential": []}
     for _ in range(2):  # warm-up (connection setup, Prometheus caches)
         await timed_collect(concurrent, start, end)
@@ -114,7 +151,7 @@ async def bench(server: PrometheusServer, runs: int) -> None:
     example = window_delta_query("x", 0, 4, 1)
     print(f"queries per windowed collect(): {len(series)} differences + {gauges} gauges "
           f"(+2 for the end-of-window wait), e.g. {example!r}")  # fmt: skip
-    print(f"median of {runs} runs, query phase (after the scrape wait):")
+    print(f"{label}: median of {runs} runs, query phase (after the scrape wait):")
     print(f"  concurrent (8 in flight): {conc * 1000:8.1f} ms")
     print(f"  one at a time:            {seq * 1000:8.1f} ms")
     print(f"  ratio one-at-a-time / concurrent: {seq / conc:.2f}x")
@@ -128,6 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--reference", type=Path, default=REFERENCE)
+    parser.add_argument(
+        "--rtt-ms", type=float, default=0.0, help="also measure through a proxy adding this RTT"
+    )
     args = parser.parse_args()
     exporters = {
         name: GrowingExporter((args.reference / file).read_text()) for name, file in FILES.items()
@@ -139,7 +179,15 @@ def main() -> None:
             server.start()
             asyncio.run(server.wait_ready())
             asyncio.run(server.wait_targets_up(list(targets)))
-            asyncio.run(bench(server, args.runs))
+            time.sleep(6)  # a few scrapes of growing counters
+            asyncio.run(bench(server.url, args.runs, "direct (loopback)"))
+            if args.rtt_ms > 0:
+                proxy = DelayProxy(server.port, args.rtt_ms / 1000)
+                try:
+                    label = f"through a proxy adding {args.rtt_ms:g} ms RTT"
+                    asyncio.run(bench(f"http://{LOOPBACK}:{proxy.port}", args.runs, label))
+                finally:
+                    proxy.stop()
         finally:
             server.stop()
             for exporter in exporters.values():
