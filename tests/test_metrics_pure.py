@@ -257,3 +257,32 @@ def test_targets_parse_with_nanosecond_times() -> None:
     assert scrape_interval([first, second], None) == 1.0
     assert scrape_interval([], 2.0) == 2.0
     assert scrape_interval([TargetState("x", "up", None, None)], None) == 15.0
+
+
+EXPOSITION = """# HELP dynamo_frontend_time_to_first_token_seconds TTFT
+# TYPE dynamo_frontend_time_to_first_token_seconds histogram
+dynamo_frontend_time_to_first_token_seconds_bucket{model="tiny",le="0.1"} 3
+dynamo_frontend_time_to_first_token_seconds_bucket{model="tiny",le="+Inf"} 4
+dynamo_frontend_time_to_first_token_seconds_sum{model="tiny"} 0.5
+dynamo_frontend_time_to_first_token_seconds_count{model="tiny"} 4
+# TYPE dynamo_frontend_requests_total counter
+dynamo_frontend_requests_total{model="tiny",status="success"} 4
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0"} 0
+"""
+
+
+def test_exposition_parse_keeps_wanted_samples_with_an_instance_label() -> None:
+    from dynamo_tune.metrics.exposition import parse_exposition
+
+    wanted = {"dynamo_frontend_time_to_first_token_seconds_bucket", "vllm:num_requests_running"}
+    snapshot = parse_exposition(EXPOSITION, "http://w0/metrics", wanted)
+    assert set(snapshot) == wanted
+    buckets = snapshot["dynamo_frontend_time_to_first_token_seconds_bucket"]
+    inf = labels_of({"model": "tiny", "le": "+Inf", "instance": "http://w0/metrics"})
+    assert buckets[inf] == 4.0 and len(buckets) == 2
+    everything = parse_exposition(EXPOSITION, "i")
+    assert everything["dynamo_frontend_requests_total"] == {
+        labels_of({"model": "tiny", "status": "success", "instance": "i"}): 4.0
+    }
+    assert "dynamo_frontend_time_to_first_token_seconds_count" in everything

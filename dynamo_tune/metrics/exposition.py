@@ -18,7 +18,13 @@ Snapshot = dict[str, SeriesVector]
 
 
 def parse_exposition(text: str, instance: str, names: Collection[str] | None = None) -> Snapshot:
-    """Samples of `text` (only those named in `names`, if given). ValueError if malformed."""
+    """Samples of `text` (only those named in `names`, if given). ValueError if malformed.
+
+    With `names`, other lines (and comments) are dropped before parsing: a Dynamo frontend
+    exports ~1000 lines of which the collector needs ~60.
+    """
+    if names is not None:
+        text = "".join(line for line in text.splitlines(keepends=True) if _name(line) in names)
     snapshot: Snapshot = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -27,3 +33,15 @@ def parse_exposition(text: str, instance: str, names: Collection[str] | None = N
             labels = labels_of({**sample.labels, "instance": instance})
             snapshot.setdefault(sample.name, {})[labels] = float(sample.value)
     return snapshot
+
+
+def _name(line: str) -> str:
+    """The metric name a sample line starts with ('' for comments and blank lines)."""
+    if line.startswith("#"):
+        return ""
+    end = len(line)
+    for stop in ("{", " "):
+        found = line.find(stop)
+        if found != -1:
+            end = min(end, found)
+    return line[:end].strip()
