@@ -14,6 +14,7 @@ import pytest
 
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.router import RouterConfig
+from dynamo_tune.deploy.stack_state import pid_alive
 from dynamo_tune.errors import DeploymentError
 from dynamo_tune.vocab import text
 
@@ -46,14 +47,6 @@ def user(content: str) -> list[dict[str, str]]:
 
 def cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_repeat_prompt_hits_cache(local_stack: LocalStack) -> None:
@@ -139,8 +132,8 @@ async def test_apply_restarts_and_stop_leaves_nothing(
     all_pids = {**pids_before, **stack.pids()}
     assert set(all_pids) == {"frontend", "worker-0", "worker-1", "prometheus"}
     await stack.stop()
-    assert not [name for name, pid in {**pids_before, **all_pids}.items() if alive(pid)]
-    assert not [pid for pid in pids_before.values() if alive(pid)]
+    assert not [name for name, pid in {**pids_before, **all_pids}.items() if pid_alive(pid)]
+    assert not [pid for pid in pids_before.values() if pid_alive(pid)]
 
 
 async def test_dead_worker_is_reported_with_its_log(

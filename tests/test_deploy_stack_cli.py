@@ -16,16 +16,9 @@ import httpx
 import pytest
 
 from dynamo_tune.cli.main import main
+from dynamo_tune.deploy.stack_state import pid_alive
 
 CLI = str(Path(sys.executable).parent / "dynamo-tune")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -79,7 +72,7 @@ def test_up_json_status_and_sigterm(
     assert proc.returncode == 1
     assert proc.stderr is not None
     assert re.search(r"worker-0 \(pid \d+\) exited with code -9", proc.stderr.read())
-    assert not [name for name, pid in info["pids"].items() if alive(pid)]
+    assert not [name for name, pid in info["pids"].items() if pid_alive(pid)]
     assert not state_file.exists()
     assert main(["stack", "status", "--state-file", str(copy)]) == 1  # a stack that died
     out = capsys.readouterr().out
@@ -94,7 +87,7 @@ def test_sigterm_stops_every_process(
     assert state_file.exists()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
-    assert not [name for name, pid in info["pids"].items() if alive(pid)]
+    assert not [name for name, pid in info["pids"].items() if pid_alive(pid)]
     assert not state_file.exists()
     assert main(["stack", "status", "--state-file", str(state_file)]) == 1
 

@@ -144,13 +144,7 @@ class CommandDeployment:
         await wait_for_model(self.spec.frontend_url.rstrip("/"), self.spec.model, remaining)
 
     def endpoints(self) -> Endpoints:
-        return Endpoints(
-            frontend_url=self.spec.frontend_url.rstrip("/"),
-            model=self.spec.model,
-            metrics_urls=list(self.spec.metrics_urls),
-            prometheus_url=self.spec.prometheus_url,
-            scrape_interval_s=self.spec.scrape_interval_s,
-        )
+        return self.spec.endpoints()
 
     async def stop(self) -> None:
         await self._run("stop", self.router)

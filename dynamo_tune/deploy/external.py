@@ -80,13 +80,7 @@ class ExternalDeployment:
         return None
 
     def endpoints(self) -> Endpoints:
-        return Endpoints(
-            frontend_url=self.spec.frontend_url.rstrip("/"),
-            model=self.spec.model,
-            metrics_urls=list(self.spec.metrics_urls),
-            prometheus_url=self.spec.prometheus_url,
-            scrape_interval_s=self.spec.scrape_interval_s,
-        )
+        return self.spec.endpoints()
 
     async def stop(self) -> None:
         return None

@@ -25,6 +25,9 @@ LOOPBACK_HOST_VARS = (
     "DYN_SYSTEM_HOST",
 )
 
+# Discovery in the run dir (DYN_FILE_KV), tcp request plane, zmq event plane.
+PLANE_ARGS = ("--discovery-backend", "file", "--request-plane", "tcp", "--event-plane", "zmq")
+
 # Inherited variables that would change what the stack does (router knobs, ports, planes).
 _DROP_PREFIXES = ("DYN_", "ETCD_", "NATS_")
 
@@ -80,12 +83,7 @@ def worker_argv(
         str(model_dir),
         "--model-name",
         model_name,
-        "--discovery-backend",
-        "file",
-        "--request-plane",
-        "tcp",
-        "--event-plane",
-        "zmq",
+        *PLANE_ARGS,
         "--num-workers",
         "1",
         "--speedup-ratio",
@@ -119,11 +117,6 @@ def frontend_argv(python: str, http_port: int, router: RouterConfig, block_size:
         LOOPBACK,
         "--http-port",
         str(http_port),
-        "--discovery-backend",
-        "file",
-        "--request-plane",
-        "tcp",
-        "--event-plane",
-        "zmq",
+        *PLANE_ARGS,
         *frontend_router_args(router, block_size),
     ]

@@ -128,24 +128,7 @@ class PrometheusServer:
 
     async def wait_targets_up(self, addresses: Sequence[str], timeout_s: float = 20.0) -> None:
         """Wait until every `host:port` in `addresses` has been scraped with health `up`."""
-        deadline = time.monotonic() + timeout_s
-        pending = set(addresses)
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                try:
-                    body = (await client.get(f"{self.url}/api/v1/targets")).json()
-                    up = {
-                        t["labels"]["instance"]
-                        for t in body["data"]["activeTargets"]
-                        if t.get("health") == "up"
-                    }
-                    pending = set(addresses) - up
-                    if not pending:
-                        return
-                except (httpx.TransportError, ValueError, KeyError):
-                    pass
-                await asyncio.sleep(0.2)
-        raise DeploymentError(f"prometheus targets not up after {timeout_s} s: {sorted(pending)}")
+        await self.wait_scraped_after(addresses, 0.0, timeout_s)
 
     async def wait_scraped_after(
         self, addresses: Sequence[str], after_unix: float, timeout_s: float = 20.0
@@ -174,7 +157,7 @@ class PrometheusServer:
                     pass
                 await asyncio.sleep(0.1)
         raise DeploymentError(
-            f"prometheus did not scrape {sorted(pending)} after the restart within {timeout_s} s"
+            f"prometheus targets not scraped up within {timeout_s} s: {sorted(pending)}"
         )
 
     def stop(self) -> None:

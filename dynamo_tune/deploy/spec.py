@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.templates import check_template
 from dynamo_tune.errors import SpecError
@@ -97,20 +98,18 @@ class LocalDeploymentSpec(BaseModel):
         return self.router.block_size or self.mocker.block_size
 
 
-class ExternalDeploymentSpec(BaseModel):
-    """An already-running deployment. Its router is fixed: `router` says what it runs."""
+class _UrlDeploymentSpec(BaseModel):
+    """Fields of a deployment that dynamo-tune reaches by URL (it did not pick the ports)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["external"]
     frontend_url: str = Field(pattern=r"^https?://")
     model: str = Field(min_length=1)
-    metrics_urls: list[str] = Field(default_factory=list)
+    metrics_urls: list[str] = Field(default_factory=list, description="Frontend's first")
     prometheus_url: str | None = None
     scrape_interval_s: float | None = Field(default=None, gt=0)
     router: RouterConfig = Field(
-        default_factory=RouterConfig,
-        description="The router settings the deployment runs (trials cannot change them)",
+        default_factory=RouterConfig, description="Router settings in force at start"
     )
     kv_block_size: int = Field(default=16, ge=1, description="The deployment's KV block size")
 
@@ -118,8 +117,23 @@ class ExternalDeploymentSpec(BaseModel):
     def block_size(self) -> int:
         return self.router.block_size or self.kv_block_size
 
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            frontend_url=self.frontend_url.rstrip("/"),
+            model=self.model,
+            metrics_urls=list(self.metrics_urls),
+            prometheus_url=self.prometheus_url,
+            scrape_interval_s=self.scrape_interval_s,
+        )
 
-class CommandDeploymentSpec(BaseModel):
+
+class ExternalDeploymentSpec(_UrlDeploymentSpec):
+    """An already-running deployment. Its router is fixed: `router` says what it runs."""
+
+    kind: Literal["external"]
+
+
+class CommandDeploymentSpec(_UrlDeploymentSpec):
     """A deployment driven by user commands (argv templates, run without a shell).
 
     Each template argument may hold `{router.<field>}` (e.g. `{router.temperature}`),
@@ -128,23 +142,12 @@ class CommandDeploymentSpec(BaseModel):
     `stop` run to completion; a non-zero exit fails with the tail of the command's stderr.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     kind: Literal["command"]
     start: list[str] | None = None
     apply: list[str] | None = None
     reset: list[str] | None = None
     stop: list[str] | None = None
     ready_url: str = Field(pattern=r"^https?://", description="GET answers 2xx when ready")
-    frontend_url: str = Field(pattern=r"^https?://")
-    model: str = Field(min_length=1)
-    metrics_urls: list[str] = Field(default_factory=list)
-    prometheus_url: str | None = None
-    scrape_interval_s: float | None = Field(default=None, gt=0)
-    router: RouterConfig = Field(
-        default_factory=RouterConfig, description="Router settings in force at start"
-    )
-    kv_block_size: int = Field(default=16, ge=1)
     run_dir: Path | None = None
     cwd: Path | None = None
     env: dict[str, str] = Field(default_factory=dict, description="Added to the environment")
@@ -163,10 +166,6 @@ class CommandDeploymentSpec(BaseModel):
                 except SpecError as exc:  # pydantic reports ValueErrors as validation errors
                     raise ValueError(str(exc)) from None
         return self
-
-    @property
-    def block_size(self) -> int:
-        return self.router.block_size or self.kv_block_size
 
 
 def _kind(value: Any) -> str:
