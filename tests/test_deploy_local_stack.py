@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from dynamo_tune.deploy.local import LocalStack
+from dynamo_tune.deploy.prometheus import PrometheusNotFound
 from dynamo_tune.deploy.router import RouterConfig
+from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.deploy.stack_state import pid_alive
 from dynamo_tune.errors import DeploymentError
 from dynamo_tune.vocab import text
@@ -138,9 +140,13 @@ async def test_apply_restarts_and_stop_leaves_nothing(
 
 async def test_dead_worker_is_reported_with_its_log(
     stack_factory: Callable[..., LocalStack],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    stack = stack_factory(prometheus=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no prometheus binary: "auto" goes without
+    stack = stack_factory(prometheus="auto")
     assert stack.endpoints().prometheus_url is None
+    assert "scrape backend" in stack.notice
     victim = stack.pids()["worker-1"]
     os.kill(victim, signal.SIGKILL)
     with pytest.raises(DeploymentError, match=r"worker-1 \(pid \d+\) exited with code -9"):
@@ -150,3 +156,13 @@ async def test_dead_worker_is_reported_with_its_log(
     await stack.reset()  # restarting the workers heals the stack
     stack.check_alive()
     assert stack.pids()["worker-1"] != victim
+
+
+async def test_required_prometheus_missing_fails_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    stack = LocalStack(LocalDeploymentSpec(prometheus=True, run_dir=tmp_path / "run"))
+    with pytest.raises(PrometheusNotFound, match="apt-get install -y prometheus"):
+        await stack.start()
+    assert stack.pids() == {}

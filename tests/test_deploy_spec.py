@@ -143,3 +143,15 @@ def test_frontend_env_sets_the_bucket_layout() -> None:
     env = frontend_env({"A": "1"}, FrontendBuckets(ttft_count=200))
     assert env["A"] == "1" and env["DYN_METRICS_TTFT_COUNT"] == "200"
     assert float(env["DYN_METRICS_ITL_MIN"]) == 0.0005 and float(env["DYN_METRICS_TTFT_MAX"]) == 60
+
+
+async def test_local_stack_refuses_calls_before_start() -> None:
+    from dynamo_tune.errors import DeploymentError
+
+    stack = LocalStack(LocalDeploymentSpec())
+    for call in (stack.reset(), stack.wait_ready(1.0), stack.apply(RouterConfig())):
+        with pytest.raises(DeploymentError, match="not started"):
+            await call
+    with pytest.raises(DeploymentError, match="not started"):
+        stack.endpoints()
+    await stack.stop()  # stopping a stack that never started is fine

@@ -5,6 +5,9 @@
 """
 
 from dynamo_tune.deploy.base import AppliedConfig, Deployment, Endpoints
+from dynamo_tune.deploy.command import CommandDeployment
+from dynamo_tune.deploy.external import ExternalDeployment
+from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.router import RouterConfig, RouterMode
 from dynamo_tune.deploy.router_flags import router_flags
 from dynamo_tune.deploy.spec import (
@@ -22,13 +25,16 @@ from dynamo_tune.deploy.tiny_model import ensure_tiny_model
 __all__ = [
     "AnyDeploymentSpec",
     "AppliedConfig",
+    "CommandDeployment",
     "CommandDeploymentSpec",
     "Deployment",
     "DeploymentSpec",
     "Endpoints",
+    "ExternalDeployment",
     "ExternalDeploymentSpec",
     "FrontendBuckets",
     "LocalDeploymentSpec",
+    "LocalStack",
     "MockerSpec",
     "RouterConfig",
     "RouterMode",

@@ -231,9 +231,12 @@ class LocalStack:
 
     # -- trials -----------------------------------------------------------------------------
 
-    async def apply(self, router: RouterConfig) -> AppliedConfig:
+    def _require_started(self, what: str) -> None:
         if self._frontend is None:
-            raise DeploymentError("apply() before start()")
+            raise DeploymentError(f"{what}() on a local stack that is not started")
+
+    async def apply(self, router: RouterConfig) -> AppliedConfig:
+        self._require_started("apply")
         block_size = router.block_size or self.spec.mocker.block_size
         restart_workers = self.spec.isolation == "restart" or block_size != self._block_size
         old_args = frontend_router_args(self._router, self._block_size)
@@ -248,9 +251,11 @@ class LocalStack:
         )
 
     async def reset(self) -> None:
+        self._require_started("reset")
         await self._restart(frontend=False, workers=True)
 
     async def wait_ready(self, timeout_s: float) -> None:
+        self._require_started("wait_ready")
         await self._wait_ready(timeout_s, stale=set())
 
     async def _restart(self, frontend: bool, workers: bool) -> tuple[list[str], float]:
