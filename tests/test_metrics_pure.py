@@ -16,7 +16,7 @@ from dynamo_tune.metrics.prom_parse import TargetState, parse_targets, parse_tim
 from dynamo_tune.metrics.promql import window_delta_query, window_gauge_query
 from dynamo_tune.metrics.queries import METRIC_SPECS, MetricSpec
 from dynamo_tune.metrics.series import counter_deltas, decreasing, labels_of
-from dynamo_tune.metrics.snapshots import over_time, window_from_snapshots
+from dynamo_tune.metrics.snapshots import last_at_or_before, over_time, window_from_snapshots
 from dynamo_tune.metrics.window import WindowData, evaluate_window
 
 INF = math.inf
@@ -160,6 +160,7 @@ def test_snapshots_give_deltas_resets_and_gauge_stats() -> None:
     assert over_time([{a: 1.0}, {a: 3.0}], "avg") == {a: 2.0}
     assert counter_deltas({a: 1.0}, {a: 4.0, b: 2.0}) == {a: 3.0, b: 2.0}
     assert decreasing([{a: 3.0}, {}, {a: 5.0}]) == set()
+    assert [last_at_or_before([1.0, 2.0, 3.0], t) for t in (0.5, 2.0, 2.5, 9.0)] == [0, 1, 1, 2]
 
 
 # --- registry and result fields ---------------------------------------------------------

@@ -172,6 +172,25 @@ async def test_scrape_backend_agrees_with_prometheus(
     assert by_scrape.ttft_p95 == pytest.approx(bucket_quantile(0.95, TTFT_BUCKETS, fed.ttfts))
 
 
+async def test_scrape_backend_leaves_out_warmup_after_mark_start(
+    dynamo_exporter: DynamoExporter,
+) -> None:
+    rng = random.Random(5)
+    scrape = ScrapeBackend([dynamo_exporter.url], sample_interval_s=0.2)
+    await scrape.mark_start()
+    noise(dynamo_exporter, "w0")  # a warmup inside the workload, before its window
+    await asyncio.sleep(0.6)  # the quiet gap: background samples fall here
+    start = time.time()
+    fed = Fed()
+    for i in range(30):
+        send(dynamo_exporter, f"w{i % 2}", make_request(rng, slow=False), fed)
+    end = time.time()
+    result = await scrape.collect(start, end)
+    assert result.ttft_p99 == pytest.approx(bucket_quantile(0.99, TTFT_BUCKETS, fed.ttfts))
+    assert result.get_core_metrics().kv_efficiency == pytest.approx(fed.cached / fed.prompt)
+    assert result.requests_per_minute == pytest.approx(30 / (end - start) * 60)
+
+
 async def test_counter_reset_inside_window_is_reported(tmp_path: Path) -> None:
     exporter = DynamoExporter()
     server = None

@@ -2,9 +2,9 @@
 
 No Prometheus needed: `mark_start()` snapshots every endpoint (and keeps sampling them
 every `sample_interval_s` in the background, for gauges and counter resets), and
-`collect(start, end)` snapshots them again; counter and bucket differences between the two
-go through the same pure code as the Prometheus backend (`snapshots.py`, `window.py`), so
-both give the same `DynamoMetricsResult`.
+`collect(start, end)` snapshots them again; the differences from the last snapshot taken at
+or before `start` (as Prometheus's `x @ start`) go through the same pure code as the
+Prometheus backend (`snapshots.py`, `window.py`), so both give the same result.
 `mark_start()` and `collect()` must run in the same event loop (one trial, one `asyncio.run`).
 """
 
@@ -23,7 +23,7 @@ from dynamo_tune.metrics.exposition import Snapshot, parse_exposition
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.metrics.prom_api import new_client
 from dynamo_tune.metrics.prometheus import select_specs
-from dynamo_tune.metrics.snapshots import merge, window_from_snapshots
+from dynamo_tune.metrics.snapshots import last_at_or_before, merge, window_from_snapshots
 from dynamo_tune.metrics.window import evaluate_window
 
 
@@ -48,13 +48,15 @@ class ScrapeBackend:
         self.sample_interval_s = sample_interval_s
         self.specs = select_specs(metrics)
         self._names = {s.series for s in self.specs}
-        self._start: dict[str, Snapshot] | None = None
+        self._timeline: list[tuple[float, dict[str, Snapshot]]] = []
         self._start_errors: list[str] = []
-        self._samples: list[dict[str, Snapshot]] = []
         self._sampler: asyncio.Task[None] | None = None
 
-    async def _snapshot(self, client: httpx.AsyncClient) -> tuple[dict[str, Snapshot], list[str]]:
-        """{url: snapshot} of every endpoint that answered, and one error per other."""
+    async def _snapshot(
+        self, client: httpx.AsyncClient
+    ) -> tuple[float, dict[str, Snapshot], list[str]]:
+        """(time asked, {url: snapshot} of every endpoint that answered, one error per other)."""
+        asked = time.time()
 
         async def one(url: str) -> Snapshot:
             response = await client.get(url)
@@ -71,17 +73,16 @@ class ScrapeBackend:
                 raise answer
             else:
                 snapshots[url] = answer
-        return snapshots, errors
+        return asked, snapshots, errors
 
     async def mark_start(self) -> None:
         """Snapshot every endpoint now and start sampling them in the background."""
         await self._stop_sampler()
         async with new_client(self.timeout_s) as client:
-            start, self._start_errors = await self._snapshot(client)
+            asked, start, self._start_errors = await self._snapshot(client)
         if not start:
             raise MetricsError(f"no /metrics endpoint answered: {'; '.join(self._start_errors)}")
-        self._start = start
-        self._samples = []
+        self._timeline = [(asked, start)]
         if self.sample_interval_s is not None:
             self._sampler = asyncio.create_task(self._sample(self.sample_interval_s))
 
@@ -89,8 +90,8 @@ class ScrapeBackend:
         async with new_client(self.timeout_s) as client:
             while True:
                 await asyncio.sleep(every_s)
-                snapshots, _ = await self._snapshot(client)
-                self._samples.append(snapshots)
+                asked, snapshots, _ = await self._snapshot(client)
+                self._timeline.append((asked, snapshots))
 
     async def _stop_sampler(self) -> None:
         task, self._sampler = self._sampler, None
@@ -102,22 +103,24 @@ class ScrapeBackend:
                 await task
 
     async def collect(self, start: float, end: float) -> DynamoMetricsResult:
-        """Metrics of `[start, end]` from the differences since `mark_start()`."""
+        """Metrics of `[start, end]`: from the last snapshot taken at or before `start` (the
+        `mark_start()` one if none; so a warmup before `start` is left out when a background
+        sample fell between the two) to a snapshot taken now."""
         if not end > start:
             raise MetricsError(f"window end must be after its start, but got {start=}, {end=}")
-        if self._start is None:
+        if not self._timeline:
             raise MetricsError("ScrapeBackend.collect() needs mark_start() before the workload")
         await self._stop_sampler()
         async with new_client(self.timeout_s) as client:
-            finish, errors = await self._snapshot(client)
+            asked, finish, errors = await self._snapshot(client)
         if not finish:
             raise MetricsError(f"no /metrics endpoint answered: {'; '.join(errors)}")
-        both = [url for url in self.metrics_urls if url in self._start and url in finish]
-        timeline = [self._start, *self._samples, finish]
-        samples = [merge([s[url] for url in both if url in s]) for s in timeline]
+        timeline, self._timeline = [*self._timeline, (asked, finish)], []
+        timeline = timeline[last_at_or_before([t for t, _ in timeline], start) :]
+        both = [url for url in self.metrics_urls if url in timeline[0][1] and url in finish]
+        samples = [merge([s[url] for url in both if url in s]) for _, s in timeline]
         data = window_from_snapshots(self.specs, samples)
         values, reset_errors = evaluate_window(self.specs, data, end - start)
-        self._start, self._samples = None, []
         return DynamoMetricsResult.from_values(
             values,
             collection_timestamp=time.time(),

@@ -18,6 +18,15 @@ from dynamo_tune.metrics.series import Labels, SeriesVector, counter_deltas, dec
 from dynamo_tune.metrics.window import WindowData
 
 
+def last_at_or_before(times: Sequence[float], moment: float) -> int:
+    """Index of the last of the ascending `times` at or before `moment` (0 if none is)."""
+    index = 0
+    for i, taken in enumerate(times):
+        if taken <= moment:
+            index = i
+    return index
+
+
 def merge(snapshots: Sequence[Snapshot]) -> Snapshot:
     """One snapshot holding every series of `snapshots` (their `instance` labels differ)."""
     merged: Snapshot = {}
