@@ -30,6 +30,9 @@ from dynamo_tune.workload.spec import WarmupSpec
 from dynamo_tune.workload.summary import summarize
 
 UNBOUNDED_CONNECTIONS = 1024
+# httpcore checks every idle pooled connection (a poll() each) whenever a request starts or
+# ends: many idle keep-alive connections after a burst make every later request slower.
+MAX_IDLE_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,9 @@ async def run_plan(
     limit = settings.in_flight_limit or UNBOUNDED_CONNECTIONS
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(settings.request_timeout_s),
-        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        limits=httpx.Limits(
+            max_connections=limit, max_keepalive_connections=min(limit, MAX_IDLE_CONNECTIONS)
+        ),
     ) as client:
         await check_frontend(client, endpoints)
         sender = _Sender(client, endpoints, hints, settings, clock)
