@@ -129,3 +129,14 @@ async def test_warmup_is_excluded_from_the_window(server: Server) -> None:
     # the window starts after every warmup request finished and the quiet gap passed
     assert report.window_start >= max(warm) + 0.05 + 0.2 - 0.01
     assert report.window_start > started
+
+
+def test_one_workload_runs_in_successive_event_loops(server: Server) -> None:
+    # the objective calls asyncio.run once per trial: nothing loop-bound may survive a run
+    workload = make_workload(small(sessions=3, turns=2, concurrency=2), block_size=4)
+    with respx.mock:
+        mock(server)
+        first = asyncio.run(workload.run(ENDPOINTS, PrefixHints()))
+        second = asyncio.run(workload.run(ENDPOINTS, PrefixHints()))
+    assert first.requests_ok == second.requests_ok == 6
+    assert second.window_start > first.window_end

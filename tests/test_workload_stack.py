@@ -10,7 +10,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.router import RouterConfig
-from dynamo_tune.workload import AgenticWorkloadSpec, PrefixHints, WorkloadReport, make_workload
+from dynamo_tune.workload import (
+    AgenticWorkloadSpec,
+    PrefixHints,
+    TraceWorkload,
+    TraceWorkloadSpec,
+    WorkloadReport,
+    make_workload,
+)
 from dynamo_tune.workload.agentic import agentic_plan
 
 pytestmark = pytest.mark.integration
@@ -110,3 +117,23 @@ async def test_round_robin_reuses_less_than_kv_routing(stack_factory: Any) -> No
     )
     assert results["round-robin"] is not None and results["kv"] is not None
     assert results["round-robin"] < results["kv"]
+
+
+async def test_trace_replay_on_the_real_stack(local_stack: LocalStack) -> None:
+    trace = TraceWorkloadSpec.model_validate(
+        {
+            "kind": "trace",
+            "path": "/work/shared/traces/mooncake-conversation-trace.jsonl",
+            "limit": 40,
+            "speedup": 100,
+            "max_output_tokens": 8,
+            "concurrency": 8,
+        }
+    )
+    workload = make_workload(trace, block_size=local_stack.spec.block_size)
+    assert isinstance(workload, TraceWorkload)
+    report = await workload.run(local_stack.endpoints(), PrefixHints())
+    assert (report.requests_ok, report.requests_failed) == (40, 0)
+    planned = {r.index: r.prompt_length for r in workload.plan}
+    assert all(r.prompt_tokens == planned[r.index] for r in report.records)
+    assert report.client_kve is not None and report.client_kve > 0
