@@ -23,8 +23,6 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-import httpx
-
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
 from dynamo_tune.deploy.local_commands import (
     dynamo_env,
@@ -35,9 +33,9 @@ from dynamo_tune.deploy.local_commands import (
     worker_env,
 )
 from dynamo_tune.deploy.ports import free_low_port
-from dynamo_tune.deploy.process import ManagedProcess
+from dynamo_tune.deploy.process import ManagedProcess, raise_if_exited
 from dynamo_tune.deploy.prometheus import PrometheusServer, prometheus_binary
-from dynamo_tune.deploy.readiness import Probe, probe
+from dynamo_tune.deploy.readiness import ReadyTarget, wait_until_ready
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.deploy.tiny_model import ensure_tiny_model
@@ -183,40 +181,27 @@ class LocalStack:
         )
         self.prometheus.start()
 
-    def _log_path(self, name: str) -> Path:
-        path = self.run_dir / "logs" / f"{name}.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as fh:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+        """Start one component, appending to `logs/<name>.log` after a marker line."""
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a") as fh:
             fh.write(f"=== dynamo-tune: starting {name} at {time.time():.3f}\n")
-        return path
+        proc = ManagedProcess(name, argv, log_path, env=env)
+        proc.start()
+        return proc
 
     def _spawn_worker(self, i: int) -> ManagedProcess:
         assert self._model_dir is not None
-        name = f"worker-{i}"
-        proc = ManagedProcess(
-            name,
-            worker_argv(
-                self._python,
-                self._model_dir,
-                self.spec.model_name,
-                self.spec.mocker,
-                self._block_size,
-            ),
-            self._log_path(name),
-            env=worker_env(self._env, self._worker_ports[i]),
+        spec = self.spec
+        argv = worker_argv(
+            self._python, self._model_dir, spec.model_name, spec.mocker, self._block_size
         )
-        proc.start()
-        return proc
+        return self._spawn(f"worker-{i}", argv, worker_env(self._env, self._worker_ports[i]))
 
     def _spawn_frontend(self) -> ManagedProcess:
-        proc = ManagedProcess(
-            FRONTEND,
-            frontend_argv(self._python, self._frontend_port, self._router, self._block_size),
-            self._log_path(FRONTEND),
-            env=frontend_env(self._env, self.spec.buckets),
-        )
-        proc.start()
-        return proc
+        argv = frontend_argv(self._python, self._frontend_port, self._router, self._block_size)
+        return self._spawn(FRONTEND, argv, frontend_env(self._env, self.spec.buckets))
 
     async def stop(self) -> None:
         procs = [p for p in [self._frontend, *self._workers] if p is not None]
@@ -292,42 +277,27 @@ class LocalStack:
 
     # -- health -----------------------------------------------------------------------------
 
-    def check_alive(self) -> None:
-        """Raise `DeploymentError` (with the log tail) if any component has exited."""
+    def _procs(self) -> list[ManagedProcess]:
         procs = [self._frontend, *self._workers]
         if self.prometheus is not None:
             procs.append(self.prometheus.process)
-        for proc in procs:
-            if proc is None:
-                continue
-            code = proc.poll()
-            if code is not None:
-                raise DeploymentError(
-                    f"{proc.name} (pid {proc.pid}) exited with code {code}; "
-                    f"log {proc.log_path}:\n{proc.log_tail()}"
-                )
+        return [p for p in procs if p is not None]
+
+    def check_alive(self) -> None:
+        """Raise `DeploymentError` (with the log tail) if any component has exited."""
+        raise_if_exited(self._procs())
 
     async def _wait_ready(self, timeout_s: float, stale: set[int]) -> None:
-        deadline = time.monotonic() + timeout_s
-        last = Probe()
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while True:
-                self.check_alive()
-                last = await probe(
-                    client, self.frontend_url, self.spec.model_name, self._worker_metrics_urls()
-                )
-                if last.ready(self.spec.workers, stale):
-                    self._instances = last.instances
-                    return
-                if time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.1)
-        tails = "\n".join(
-            f"--- {p.name}:\n{p.log_tail(10)}" for p in [self._frontend, *self._workers] if p
-        )
-        raise DeploymentError(
-            f"local stack not ready after {timeout_s} s ({last.describe(self.spec.workers)})\n"
-            + tails
+        self._instances = await wait_until_ready(
+            ReadyTarget(
+                self.frontend_url,
+                self.spec.model_name,
+                self._worker_metrics_urls(),
+                self.spec.workers,
+            ),
+            stale,
+            timeout_s,
+            self._procs(),
         )
 
 

@@ -136,6 +136,17 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def raise_if_exited(procs: Sequence[ManagedProcess]) -> None:
+    """Raise `DeploymentError` naming the first exited process, with its exit code and log tail."""
+    for proc in procs:
+        code = proc.poll()
+        if code is not None:
+            raise DeploymentError(
+                f"{proc.name} (pid {proc.pid}) exited with code {code}; "
+                f"log {proc.log_path}:\n{proc.log_tail()}"
+            )
+
+
 def wait_for_exit(procs: Sequence[ManagedProcess], timeout_s: float) -> bool:
     """True once every process has exited, False after `timeout_s`."""
     deadline = time.monotonic() + timeout_s

@@ -7,11 +7,16 @@ Ready means: `GET /v1/models` lists the model, `GET /health` lists the expected 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from dynamo_tune.deploy.process import ManagedProcess, raise_if_exited
+from dynamo_tune.errors import DeploymentError
 
 
 def models_listed(body: Any) -> set[str]:
@@ -79,3 +84,40 @@ async def probe(
         except httpx.HTTPError:
             result.metrics_down.append(url)
     return result
+
+
+@dataclass(frozen=True)
+class ReadyTarget:
+    """What "ready" is checked against: the frontend, its model, the workers' /metrics."""
+
+    frontend_url: str
+    model: str
+    worker_metrics_urls: list[str]
+    workers: int
+
+
+async def wait_until_ready(
+    target: ReadyTarget,
+    stale: Collection[int],
+    timeout_s: float,
+    procs: Sequence[ManagedProcess] = (),
+) -> set[int]:
+    """Poll until ready; return the worker instance ids. `DeploymentError` when a process in
+    `procs` exits (with its log tail) or after `timeout_s` (with every log's tail)."""
+    deadline = time.monotonic() + timeout_s
+    last = Probe()
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while True:
+            raise_if_exited(procs)
+            last = await probe(
+                client, target.frontend_url, target.model, target.worker_metrics_urls
+            )
+            if last.ready(target.workers, stale):
+                return last.instances
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    tails = "\n".join(f"--- {p.name}:\n{p.log_tail(10)}" for p in procs)
+    raise DeploymentError(
+        f"not ready after {timeout_s} s ({last.describe(target.workers)})\n{tails}"
+    )
