@@ -7,7 +7,6 @@ Values are strings in the API (`"1.5"`, `"NaN"`, `"+Inf"`) and are returned as f
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,8 +138,3 @@ def parse_targets(data: dict[str, Any]) -> list[TargetState]:
             )
         )
     return states
-
-
-def finite_or_none(value: float) -> float | None:
-    """None for NaN (Prometheus's "no data" for a quantile of nothing), else the value."""
-    return None if math.isnan(value) else value

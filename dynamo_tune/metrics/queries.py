@@ -205,8 +205,6 @@ METRIC_REGISTRY: tuple[MetricSpec, ...] = (
 METRIC_SPECS: dict[str, MetricSpec] = {spec.key: spec for spec in METRIC_REGISTRY}
 """The registry by key."""
 
-CORE_GROUPS: frozenset[Group] = frozenset({"ttft", "itl", "kv_cache"})
-
 
 def seed_template(spec: MetricSpec) -> str:
     """The seed-style PromQL of `spec`, aggregated across series, with `{range}`. Pure."""
