@@ -131,6 +131,16 @@ async def test_apply_restarts_and_stop_leaves_nothing(
         assert stack.pids()["frontend"] == frontend_pid
         assert (await chat(client, ep.frontend_url, ep.model, prompt))["prompt_tokens"] == 100
 
+        await stack.apply(RouterConfig(mode="kv", block_size=32))  # workers follow the router
+        for name in ("worker-0", "worker-1"):
+            args = cmdline(stack.pids()[name])
+            assert args[args.index("--block-size") + 1] == "32"
+        args = cmdline(stack.pids()["frontend"])
+        assert args[args.index("--kv-cache-block-size") + 1] == "32"
+        warm = await chat(client, ep.frontend_url, ep.model, prompt)
+        warm = await chat(client, ep.frontend_url, ep.model, prompt)
+        assert warm["prompt_tokens_details"]["cached_tokens"] == 96  # 3 blocks of 32
+
     all_pids = {**pids_before, **stack.pids()}
     assert set(all_pids) == {"frontend", "worker-0", "worker-1", "prometheus"}
     await stack.stop()
