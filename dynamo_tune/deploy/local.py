@@ -1,6 +1,6 @@
-"""The local Dynamo stack: N mocker workers, one frontend, optionally Prometheus.
+"""The local Dynamo stack (mocker workers, frontend, Prometheus). Does I/O: processes, HTTP.
 
-Does I/O: generates the tiny model, spawns and stops processes, polls HTTP endpoints.
+It generates the tiny model, spawns and stops processes, and polls HTTP endpoints.
 
 `apply()` restarts only the frontend when only router flags change; with `isolation:
 restart` (or a new block size) it also restarts every worker, so the trial starts with cold

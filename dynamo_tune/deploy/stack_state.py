@@ -1,6 +1,6 @@
-"""The state file of a foreground `dynamo-tune stack up`, and its health check.
+"""The state file of `dynamo-tune stack up` and its health check. Does I/O: file, pids, HTTP.
 
-Does I/O: reads/writes a small JSON file, signals pids with 0, HTTP GETs.
+It reads/writes a small JSON file, signals pids with 0 and sends HTTP GETs.
 `stack up` writes `StackState` when ready and removes it on exit; `stack status` reads it and
 checks that every recorded process is alive and the stack answers (model listed, every
 worker healthy and its `/metrics` up, Prometheus ready).
