@@ -104,7 +104,7 @@ async def test_client_kve_matches_the_frontend_and_token_counts_are_exact(
 
 
 async def test_round_robin_reuses_less_than_kv_routing(stack_factory: Any) -> None:
-    stack: LocalStack = stack_factory(isolation="restart")
+    stack: LocalStack = stack_factory(isolation="restart", workers=3)
     results = {}
     for mode in ("round-robin", "kv"):
         await stack.apply(RouterConfig(mode=mode))  # restarts workers: cold caches
@@ -112,7 +112,7 @@ async def test_round_robin_reuses_less_than_kv_routing(stack_factory: Any) -> No
         assert report.requests_failed == 0
         results[mode] = report.client_kve
     print(
-        f"same seed, 2 workers: KVE round-robin {results['round-robin']:.3f}, "
+        f"same seed, 3 workers: KVE round-robin {results['round-robin']:.3f}, "
         f"kv {results['kv']:.3f} (ceiling {report.kve_ceiling:.3f})"
     )
     assert results["round-robin"] is not None and results["kv"] is not None
