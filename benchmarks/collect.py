@@ -29,6 +29,7 @@ from pathlib import Path
 
 from dynamo_tune.deploy.prometheus import PrometheusServer
 from dynamo_tune.metrics import PrometheusBackend
+from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
 from dynamo_tune.metrics.promql import window_delta_query
 from dynamo_tune.metrics.queries import METRIC_REGISTRY
 from dynamo_tune.net import LOOPBACK, free_port
@@ -109,7 +110,14 @@ class DelayProxy:
         ready.wait(5)
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
+        async def shutdown() -> None:
+            self.server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 
@@ -144,13 +152,18 @@ async def bench(url: str, runs: int, label: str) -> None:
         live_end = time.time()
         waits.append((await timed_collect(concurrent, live_end - 4.0, live_end))[1])
 
-    series = {s.series for s in METRIC_REGISTRY if s.kind != "gauge"}
-    gauges = sum(1 for s in METRIC_REGISTRY if s.kind == "gauge")
+    async with new_client(10) as client:
+        present = await PrometheusAPI(client, url).metric_names(
+            [s.series for s in METRIC_REGISTRY], start - 1, end + 1
+        )
+    series = {s.series for s in METRIC_REGISTRY if s.kind != "gauge" and s.series in present}
+    gauges = sum(1 for s in METRIC_REGISTRY if s.kind == "gauge" and s.series in present)
     conc = statistics.median(phases["concurrent"])
     seq = statistics.median(phases["sequential"])
     example = window_delta_query("x", 0, 4, 1)
-    print(f"queries per windowed collect(): {len(series)} differences + {gauges} gauges "
-          f"(+2 for the end-of-window wait), e.g. {example!r}")  # fmt: skip
+    print(f"queries per windowed collect(): 1 metric-names + {len(series)} differences + "
+          f"{gauges} gauges (of {len(METRIC_REGISTRY)} registry metrics, the rest absent "
+          f"here), +2 for the end-of-window wait; e.g. {example!r}")  # fmt: skip
     print(f"{label}: median of {runs} runs, query phase (after the scrape wait):")
     print(f"  concurrent (8 in flight): {conc * 1000:8.1f} ms")
     print(f"  one at a time:            {seq * 1000:8.1f} ms")

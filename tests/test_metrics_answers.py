@@ -19,7 +19,8 @@ import respx
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics import METRIC_QUERIES, DynamoMetricsCollector, PrometheusBackend
 from dynamo_tune.metrics.config import DynamoMetricsConfig
-from dynamo_tune.metrics.promql import RESET_LABEL
+from dynamo_tune.metrics.promql import RESET_LABEL, window_delta_query
+from dynamo_tune.metrics.queries import METRIC_REGISTRY
 from dynamo_tune.net import LOOPBACK, free_port, loopback_url
 
 URL = "http://prometheus.test:9090"
@@ -192,12 +193,25 @@ def targets(last_scrape: float) -> httpx.Response:
     return ok({"activeTargets": [target], "droppedTargets": []})
 
 
-def window_routes(respx_mock: respx.MockRouter, end: float, deltas: dict[str, Answer]) -> None:
-    """Targets scraped after `end`, `up` samples, and delta answers by series name."""
+def window_routes(
+    respx_mock: respx.MockRouter,
+    end: float,
+    deltas: dict[str, Answer],
+    names: Answer | None = None,
+) -> list[str]:
+    """Targets scraped after `end`, `up` samples, present metric names (default: those of
+    `deltas`) and delta answers by series name. Returns the queries asked, as they come."""
     respx_mock.get(f"{URL}/api/v1/targets").mock(return_value=targets(end + 0.4))
+    present = httpx.Response(200, json={"status": "success", "data": list(deltas)})
+    respx_mock.get(f"{URL}/api/v1/label/__name__/values").mock(
+        side_effect=names if isinstance(names, Exception) else None,
+        return_value=present if names is None or isinstance(names, Exception) else names,
+    )
+    asked: list[str] = []
 
     def instant(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
+        asked.append(query)
         if query.startswith("up["):
             return matrix([(end - 0.6, "1"), (end + 0.4, "1")], labels={"instance": "x"})
         for name, answer in deltas.items():
@@ -208,6 +222,7 @@ def window_routes(respx_mock: respx.MockRouter, end: float, deltas: dict[str, An
         return vector()
 
     respx_mock.get(f"{URL}/api/v1/query").mock(side_effect=instant)
+    return asked
 
 
 async def test_window_query_error_lands_in_errors_only(respx_mock: respx.MockRouter) -> None:
@@ -229,6 +244,32 @@ async def test_window_query_error_lands_in_errors_only(respx_mock: respx.MockRou
         f"dynamo_frontend_output_tokens_total: HTTP 422 from {URL}/api/v1/query: too many"
     ]
     assert result.scrape_wait_seconds is not None and result.scrape_wait_seconds < 1
+
+
+async def test_window_queries_only_metrics_present_in_the_window(
+    respx_mock: respx.MockRouter,
+) -> None:
+    end = time.time() - 5
+    series = {"dynamo_frontend_requests_total": vector(({"w": "a"}, "6"))}
+    asked = window_routes(respx_mock, end, series)
+    result = await PrometheusBackend(URL).collect(end - 60, end)
+    assert result.requests_per_minute == pytest.approx(6.0) and result.errors == []
+    assert [q for q in asked if not q.startswith("up[")] == [
+        window_delta_query("dynamo_frontend_requests_total", end - 60, end + 0.401, 1.0)
+    ]
+
+
+async def test_window_queries_everything_when_names_are_unavailable(
+    respx_mock: respx.MockRouter,
+) -> None:
+    end = time.time() - 5
+    series = {"dynamo_frontend_requests_total": vector(({"w": "a"}, "6"))}
+    asked = window_routes(respx_mock, end, series, names=httpx.Response(404, text="no"))
+    result = await PrometheusBackend(URL).collect(end - 60, end)
+    assert result.requests_per_minute == pytest.approx(6.0) and result.errors == []
+    assert len([q for q in asked if not q.startswith("up[")]) == len(
+        {s.series for s in METRIC_REGISTRY}
+    )
 
 
 async def test_window_reset_tag_from_prometheus_is_reported(respx_mock: respx.MockRouter) -> None:

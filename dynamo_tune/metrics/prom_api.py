@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import ssl
 from typing import Any
 
@@ -21,6 +22,7 @@ from dynamo_tune.metrics.prom_parse import (
     TargetState,
     api_data,
     parse_matrix,
+    parse_names,
     parse_targets,
     parse_vector,
 )
@@ -51,6 +53,10 @@ class PrometheusAPI:
         """How many requests got an HTTP answer (any status): 0 means unreachable."""
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        return api_data(await self._get_raw(path, params))
+
+    async def _get_raw(self, path: str, params: dict[str, str]) -> Any:
+        """The JSON body of a successful (2xx) answer; `QueryFailed` otherwise."""
         url = f"{self.base_url}{path}"
         async with self._slots:
             try:
@@ -76,7 +82,7 @@ class PrometheusAPI:
             detail = body.get("error") if isinstance(body, dict) else None
             detail = str(detail) if detail else repr(body)
             raise QueryFailed(f"HTTP {response.status_code} from {url}: {detail}")
-        return api_data(body)
+        return body
 
     async def query(self, promql: str, at: float | None = None) -> SeriesVector:
         """Instant query (at unix time `at`, or now): {labels: value}."""
@@ -101,6 +107,16 @@ class PrometheusAPI:
             "step": f"{step_s:.3f}",
         }
         return parse_matrix(await self._get("/api/v1/query_range", params))
+
+    async def metric_names(self, names: list[str], start: float, end: float) -> set[str]:
+        """Which of `names` have samples in `[start, end]` (`/api/v1/label/__name__/values`)."""
+        pattern = "|".join(re.escape(name) for name in names)
+        params = {
+            "match[]": f'{{__name__=~"{pattern}"}}',
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+        }
+        return parse_names(await self._get_raw("/api/v1/label/__name__/values", params))
 
     async def targets(self) -> list[TargetState]:
         """The active scrape targets with their last scrape times."""

@@ -51,6 +51,16 @@ def api_data(body: Any) -> dict[str, Any]:
     return data
 
 
+def parse_names(body: Any) -> set[str]:
+    """A label-values answer (`data` is a list of strings) as a set."""
+    if not isinstance(body, dict) or body.get("status") != "success":
+        api_data(body)  # raises with Prometheus's own message
+    data = body.get("data")
+    if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
+        raise QueryFailed(f"malformed label values answer: {data!r:.120}")
+    return set(data)
+
+
 def _float(raw: Any) -> float:
     try:
         return float(raw)

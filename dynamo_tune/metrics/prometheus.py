@@ -166,6 +166,10 @@ class PrometheusBackend:
             await asyncio.sleep(edges.poll_every_s(interval))
 
 
+def _gauge_series(specs: Sequence[MetricSpec]) -> set[str]:
+    return {s.series for s in specs if s.kind == "gauge"}
+
+
 def split_resets(vector: SeriesVector) -> tuple[SeriesVector, set[frozenset[tuple[str, str]]]]:
     """Separate the reset-tagged series of a `window_delta_query` answer from the deltas."""
     deltas: SeriesVector = {}
@@ -182,9 +186,19 @@ def split_resets(vector: SeriesVector) -> tuple[SeriesVector, set[frozenset[tupl
 async def fetch_window(
     api: PrometheusAPI, specs: Sequence[MetricSpec], t0: float, t1: float, interval_s: float
 ) -> tuple[WindowData, list[str]]:
-    """Concurrently fetch what `specs` need over `(t0, t1]`: (data, per-query errors)."""
-    series = list(dict.fromkeys(s.series for s in specs if s.kind != "gauge"))
-    gauges = [s for s in specs if s.kind == "gauge"]
+    """Concurrently fetch what `specs` need over `(t0, t1]`: (data, per-query errors).
+
+    Metrics without any sample in the range (absent components: Thompson, SGLang, ...) are
+    found with one label-values request and not queried (no data); if that request fails,
+    everything is queried.
+    """
+    wanted = list(dict.fromkeys(s.series for s in specs))
+    try:
+        present = await api.metric_names(wanted, t0 - interval_s, t1)
+    except QueryFailed:
+        present = set(wanted)
+    series = [name for name in wanted if name in present and name not in _gauge_series(specs)]
+    gauges = [s for s in specs if s.kind == "gauge" and s.series in present]
     delta_jobs = [api.query(window_delta_query(name, t0, t1, interval_s), at=t1) for name in series]
     gauge_jobs = [api.query(window_gauge_query(spec, t0, t1), at=t1) for spec in gauges]
     answers = await asyncio.gather(*delta_jobs, *gauge_jobs, return_exceptions=True)
