@@ -287,3 +287,20 @@ def test_exposition_parse_keeps_wanted_samples_with_an_instance_label() -> None:
         labels_of({"model": "tiny", "status": "success", "instance": "i"}): 4.0
     }
     assert "dynamo_frontend_time_to_first_token_seconds_count" in everything
+
+
+def test_range_mode_takes_the_latest_sample_and_combines_series_by_kind() -> None:
+    from dynamo_tune.metrics.rangemode import fallback_span, instant_value, latest_value
+
+    a, b = labels_of({"w": "a"}), labels_of({"w": "b"})
+    matrix = [(a, [(10.0, 1.0), (20.0, 2.0)]), (b, [(10.0, 5.0), (20.0, 3.0), (30.0, math.nan)])]
+    assert latest_value(METRIC_SPECS["token_throughput"], matrix) == 5.0  # sum at t=20
+    assert latest_value(METRIC_SPECS["ttft_p95"], matrix) == 3.0  # max at t=20
+    assert latest_value(METRIC_SPECS["ttft_p95"], [(a, [(1.0, math.nan)])]) is None
+    assert instant_value(METRIC_SPECS["kv_cache_hit_rate_sglang"], {a: 0.2, b: 0.4}) == (
+        pytest.approx(0.3)
+    )
+    assert instant_value(METRIC_SPECS["queued_requests"], {a: 0.0}) == 0.0
+    assert fallback_span(1000.0, 0.0, None) == (400.0, 1000.0)
+    assert fallback_span(1000.0, 30.0, None) == (970.0, 1000.0)
+    assert fallback_span(1000.0, 30.0, 900.0) == (900.0, 1000.0)
