@@ -97,8 +97,11 @@ class DelayProxy:
             dst.close()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            up_reader, up_writer = await asyncio.open_connection(LOOPBACK, target_port)
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+            try:
+                up_reader, up_writer = await asyncio.open_connection(LOOPBACK, target_port)
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+            except (asyncio.CancelledError, ConnectionError):  # shutdown, or a peer left
+                writer.close()
 
         async def serve() -> None:
             self.server = await asyncio.start_server(handle, LOOPBACK, self.port)
