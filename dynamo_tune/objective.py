@@ -80,6 +80,7 @@ class Objective:
         self.services = services
         self.space = SearchSpace(spec.search_space)
         self.last_window_end: float | None = None
+        self.timings: dict[str, float] = {}
         if use_set_constraint is None:
             use_set_constraint = hasattr(optuna.trial.Trial, "set_constraint")
         self.use_set_constraint = use_set_constraint
@@ -102,6 +103,7 @@ class Objective:
             raise
         outcome = evaluate(measurements, self.spec.objective)
         outcome.attrs["hints"] = candidate.hints.model_dump(mode="json", exclude_none=True)
+        outcome.attrs.update(self.timings)
         self._store(trial, outcome, measurements)
         return outcome.values[0] if len(outcome.values) == 1 else outcome.values
 
@@ -109,9 +111,11 @@ class Objective:
         services = self.services
         deployment = services.deployment
         ready_timeout = float(getattr(self.spec.deployment, "ready_timeout_s", READY_TIMEOUT_S))
+        t0 = services.clock()
         applied = await deployment.apply(candidate.router)
         stage[0] = "wait_ready"
         await deployment.wait_ready(ready_timeout)
+        self.timings = {"apply_seconds": services.clock() - t0, "collect_seconds": 0.0}
         workload = services.workload_for(candidate)
         measurements: list[Measurement] = []
         for repeat in range(self.spec.objective.repeats):
@@ -130,7 +134,9 @@ class Objective:
             report = await workload.run(endpoints, candidate.hints)
             self.last_window_end = max(self.last_window_end or 0.0, report.window_end)
             stage[0] = "collect"
+            t_collect = services.clock()
             result = await backend.collect(report.window_start, report.window_end)
+            self.timings["collect_seconds"] += services.clock() - t_collect
             measurements.append(
                 Measurement(applied, report, result, started=started, finished=services.clock())
             )

@@ -44,6 +44,14 @@ def metrics_text(attrs: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def overhead_share(attrs: dict[str, Any], trial_seconds: float | None) -> float | None:
+    """Share of a trial's wall time spent outside its measured window(s), in [0, 1]."""
+    measured = attrs.get("measured_seconds")
+    if not isinstance(measured, int | float) or not trial_seconds or trial_seconds <= 0:
+        return None
+    return min(1.0, max(0.0, 1.0 - measured / trial_seconds))
+
+
 def eta_seconds(durations: Sequence[float], remaining: int) -> float | None:
     """Remaining trials x mean trial duration of this run (None before the first)."""
     if not durations or remaining <= 0:
@@ -78,6 +86,9 @@ def progress_line(
     summary = metrics_text(attrs)
     if summary:
         parts.append(summary)
-    parts.append(duration(trial_seconds))
+    share = overhead_share(attrs, trial_seconds)
+    parts.append(
+        duration(trial_seconds) + (f" ({share:.0%} overhead)" if share is not None else "")
+    )
     parts.append(f"ETA {duration(eta)}")
     return " | ".join(parts)

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import DynamoTuneError
 from dynamo_tune.objective import Objective, TrialServices
-from dynamo_tune.progress import eta_seconds, progress_line
+from dynamo_tune.progress import eta_seconds, overhead_share, progress_line
 from dynamo_tune.study import StudyHandle
 from dynamo_tune.study_report import best_trials, improvement_text
 
@@ -53,11 +53,15 @@ class _Monitor:
         self.ran: list[int] = []
         self.fail_streak = 0
         self.last_fail_reason: str | None = None
+        self.overheads: list[float] = []
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.ran.append(trial.number)
         if trial.duration is not None:
             self.durations.append(trial.duration.total_seconds())
+            share = overhead_share(dict(trial.user_attrs), self.durations[-1])
+            if share is not None and trial.state == TrialState.COMPLETE:
+                self.overheads.append(share)
         complete = _count(study, TrialState.COMPLETE)
         running = _count(study, TrialState.RUNNING)
         best = best_trials(study)
@@ -128,6 +132,13 @@ def run_study(
             f"{monitor.fail_streak} trials in a row failed; last: {monitor.last_fail_reason}"
         )
     print(f"done: {summary.complete}/{n_trials} COMPLETE", file=out)
+    if monitor.overheads:
+        mean = sum(monitor.overheads) / len(monitor.overheads)
+        print(
+            f"per-trial overhead (wall time outside the measured window): mean {mean:.1%}, "
+            f"max {max(monitor.overheads):.1%} over {len(monitor.overheads)} trials",
+            file=out,
+        )
     improvement = improvement_text(study)
     if improvement:
         print(improvement, file=out)
