@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -17,6 +17,13 @@ from dynamo_tune.workload import AgenticWorkloadSpec, PrefixHints, Workload, mak
 
 URL = "http://127.0.0.1:9"  # never contacted: respx intercepts every request
 ENDPOINTS = Endpoints(frontend_url=URL, model="tiny")
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    """respx on httpx's transport lookup (the runner uses its own transport, not httpcore)."""
+    with respx.mock(using="httpx") as mocked:
+        yield mocked
 
 
 def sse(obj: object) -> bytes:
@@ -85,10 +92,9 @@ def workload(sessions: int, timeout_s: float = 5.0) -> Workload:
     return make_workload(spec, block_size=16)
 
 
-@respx.mock
-async def test_every_failure_is_counted_under_its_cause() -> None:
-    respx.get(f"{URL}/v1/models").respond(200, json={"data": []})
-    respx.post(f"{URL}/v1/chat/completions").mock(side_effect=by_session)
+async def test_every_failure_is_counted_under_its_cause(router: respx.MockRouter) -> None:
+    router.get(f"{URL}/v1/models").respond(200, json={"data": []})
+    router.post(f"{URL}/v1/chat/completions").mock(side_effect=by_session)
     BEHAVIOUR.clear()
     BEHAVIOUR.update(
         {
@@ -128,10 +134,9 @@ async def test_every_failure_is_counted_under_its_cause() -> None:
     assert report.client_ttft_p50_seconds is not None
 
 
-@respx.mock
-async def test_a_healthy_run_is_not_failed() -> None:
-    respx.get(f"{URL}/v1/models").respond(200, json={"data": []})
-    respx.post(f"{URL}/v1/chat/completions").mock(
+async def test_a_healthy_run_is_not_failed(router: respx.MockRouter) -> None:
+    router.get(f"{URL}/v1/models").respond(200, json={"data": []})
+    router.post(f"{URL}/v1/chat/completions").mock(
         side_effect=lambda request: stream(token(" w1"), token(" w2"), USAGE, b"data: [DONE]\n\n")
     )
     report = await workload(4).run(ENDPOINTS, PrefixHints())

@@ -4,7 +4,8 @@
 a quiet gap, then the plan — roots at their arrival offsets (or at once, closed loop),
 dependent turns `delay_s` after all their parents finished — with at most `in_flight_limit`
 requests in flight. Everything loop-bound (client, tasks, semaphore) is created inside the
-call, so each trial may use a fresh `asyncio.run`.
+call, so each trial may use a fresh `asyncio.run`. Plain-HTTP frontends are reached through
+`StreamsTransport` (lean per-chunk path), https through httpx's default transport.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from dynamo_tune.workload.record import RequestRecord
 from dynamo_tune.workload.report import WorkloadReport
 from dynamo_tune.workload.spec import WarmupSpec
 from dynamo_tune.workload.summary import summarize
+from dynamo_tune.workload.transport import StreamsTransport
 
 UNBOUNDED_CONNECTIONS = 1024
-# httpcore checks every idle pooled connection (a poll() each) whenever a request starts or
-# ends: many idle keep-alive connections after a burst make every later request slower.
+# Idle keep-alive connections kept per host (httpcore, used for https, polls each idle one
+# whenever a request starts or ends, so a large idle pool slows every request).
 MAX_IDLE_CONNECTIONS = 32
 
 
@@ -167,9 +169,15 @@ async def run_plan(
     limit = settings.in_flight_limit or UNBOUNDED_CONNECTIONS
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(settings.request_timeout_s),
-        limits=httpx.Limits(
-            max_connections=limit, max_keepalive_connections=min(limit, MAX_IDLE_CONNECTIONS)
-        ),
+        transport=StreamsTransport(max_idle=min(limit, MAX_IDLE_CONNECTIONS)),
+        mounts={
+            "https://": httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(
+                    max_connections=limit,
+                    max_keepalive_connections=min(limit, MAX_IDLE_CONNECTIONS),
+                )
+            )
+        },
     ) as client:
         await check_frontend(client, endpoints)
         sender = _Sender(client, endpoints, hints, settings, clock)
