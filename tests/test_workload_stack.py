@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -19,6 +20,11 @@ from dynamo_tune.workload import (
     make_workload,
 )
 from dynamo_tune.workload.agentic import agentic_plan
+from dynamo_tune.workload.client import send_chat
+from dynamo_tune.workload.payload import BASE_HEADERS, CHAT_PATH
+from dynamo_tune.workload.record import RequestRecord
+from dynamo_tune.workload.runner import make_clock
+from dynamo_tune.workload.transport import StreamsTransport
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +143,28 @@ async def test_trace_replay_on_the_real_stack(local_stack: LocalStack) -> None:
     planned = {r.index: r.prompt_length for r in workload.plan}
     assert all(r.prompt_tokens == planned[r.index] for r in report.records)
     assert report.client_kve is not None and report.client_kve > 0
+
+
+async def test_a_real_400_is_recorded_as_http_4xx(local_stack: LocalStack) -> None:
+    # Dynamo 1.6.1 rejects unknown nvext keys: the reason hint_fields never sends any
+    endpoints = local_stack.endpoints()
+    body = {
+        "model": endpoints.model,
+        "messages": [{"role": "user", "content": "w1 w2"}],
+        "max_tokens": 2,
+        "stream": True,
+        "nvext": {"agent_hints": {"iat": 250}},
+    }
+    record = RequestRecord(index=0, session="s", turn=0, due=0.0)
+    async with httpx.AsyncClient(transport=StreamsTransport()) as client:
+        await send_chat(
+            client,
+            endpoints.frontend_url + CHAT_PATH,
+            json.dumps(body).encode(),
+            BASE_HEADERS,
+            record,
+            10.0,
+            make_clock(),
+        )
+    assert (record.status, record.cause) == (400, "http_4xx")
+    assert "unknown field `iat`" in (record.error or "")
