@@ -1,0 +1,305 @@
+"""The study runner on the real local Dynamo stack (frontend + KV router + mockers + Prometheus).
+
+Short on purpose: a tiny agentic workload at a high mocker speed-up, so a trial takes a few
+seconds beyond the stack's restart.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from fakes import fake_stack, write_study
+from optuna.trial import TrialState
+
+from dynamo_tune.cli.main import main
+from dynamo_tune.cli.study_cmd import run_command
+from dynamo_tune.deploy.local import LocalStack
+from dynamo_tune.net import free_port
+from dynamo_tune.resume import RUNNER_ATTR
+from dynamo_tune.spec_file import load_spec
+from dynamo_tune.storage import open_storage, resolve_storage
+from dynamo_tune.trial_record import CORE_KEYS, recompute_score
+
+pytestmark = pytest.mark.integration
+
+DYNAMO_TUNE = str(Path(sys.executable).with_name("dynamo-tune"))
+TINY_WORKLOAD: dict[str, Any] = {
+    "kind": "agentic",
+    "sessions": 4,
+    "turns": 2,
+    "concurrency": 4,
+    "system_prompt_tokens": 200,
+    "session_context_tokens": 200,
+    "appended_tokens": 50,
+    "output_tokens": 8,
+    "seed": 0,
+}
+LOCAL: dict[str, Any] = {
+    "kind": "local",
+    "workers": 2,
+    "mocker": {"speedup_ratio": 20, "block_size": 16, "num_gpu_blocks": 512},
+    "isolation": "restart",
+    "prometheus": True,
+    "router": {"mode": "kv"},
+}
+REQUIRED = (
+    *CORE_KEYS,
+    "client_ttft_p95_seconds",
+    "client_itl_p95_seconds",
+    "client_kve",
+    "kve_ceiling",
+    "requests_ok",
+    "requests_failed",
+    "window_start",
+    "window_end",
+    "frontend_args",
+    "errors",
+)
+
+
+def _real_study(folder: Path, changes: dict[str, Any] | None = None) -> Path:
+    base = {
+        "study.name": "real",
+        "study.storage": "sqlite:///real.db",
+        "deployment": dict(LOCAL, run_dir=str(folder / "stack")),
+        "workload": TINY_WORKLOAD,
+        "search_space": {
+            "router.mode": {"type": "categorical", "choices": ["kv", "round-robin"]},
+            "router.temperature": {"type": "float", "low": 0.0, "high": 1.0},
+            "hints.session_id": {"type": "categorical", "choices": [True, False]},
+        },
+    }
+    return write_study(folder, {**base, **(changes or {})})
+
+
+def _study(path: Path) -> optuna.Study:
+    loaded = load_spec(path)
+    s = loaded.spec.study
+    target = resolve_storage(s.storage, s.name, loaded.base_dir)
+    return optuna.load_study(study_name=s.name, storage=open_storage(target))
+
+
+def _snapshot(path: Path) -> list[tuple[int, str, Any, dict[str, Any]]]:
+    return [(t.number, t.state.name, t.values, t.user_attrs) for t in _study(path).get_trials()]
+
+
+def test_three_trial_study_on_the_local_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _real_study(tmp_path, {"study.n_trials": 3})
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "[3/3]" in out and "vs baseline #0" in out
+    study = _study(path)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    objective = load_spec(path).spec.objective
+    for t in trials:
+        assert t.value is not None and 0.0 <= t.value <= 1.0
+        assert not [k for k in REQUIRED if k not in t.user_attrs]
+        assert t.value == pytest.approx(recompute_score(t.user_attrs, objective))
+        assert t.user_attrs["requests_ok"] == 8 and t.user_attrs["requests_failed"] == 0
+        assert t.user_attrs["kv_efficiency_source"] == "frontend"
+        assert "--router-mode" in t.user_attrs["frontend_args"]
+        assert t.user_attrs["kv_efficiency"] == pytest.approx(t.user_attrs["client_kve"], abs=1e-6)
+    assert trials[0].user_attrs["frontend_args"][:2] == ["--router-mode", "round-robin"]
+    windows = sorted((t.user_attrs["window_start"], t.user_attrs["window_end"]) for t in trials)
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        assert start - end >= 2.0  # two scrape intervals of the local Prometheus (1 s)
+    assert main(["trials", str(path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in table[1:]] == ["COMPLETE"] * 3
+    assert main(["best", str(path), "--format", "json"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["best"][0]["values"][0] == max(t.value for t in trials)
+    assert best["improvement_over_baseline"]["baseline_trial"] == 0
+    csv_path = tmp_path / "trials.csv"
+    assert main(["export", str(path), "--csv", str(csv_path)]) == 0
+    with csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["value"]) for r in rows] == [t.value for t in trials]
+
+
+def _wait_for(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.2)
+
+
+def _running_trials(path: Path) -> list[optuna.trial.FrozenTrial]:
+    try:
+        trials = _study(path).get_trials(states=(TrialState.RUNNING,))
+    except KeyError:
+        return []
+    return [t for t in trials if RUNNER_ATTR in t.user_attrs]
+
+
+def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
+    path = _real_study(tmp_path, {"study.n_trials": 2})
+    log = (tmp_path / "killed-run.log").open("wb")
+    proc = subprocess.Popen(
+        [DYNAMO_TUNE, "run", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(lambda: bool(_running_trials(path)), timeout_s=120)
+        (killed,) = _running_trials(path)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    assert main(["run", str(path)]) == 0
+    trials = _study(path).get_trials()
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
+    assert trials[killed.number].state == TrialState.FAIL
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+
+
+def _prefilled(folder: Path, changes: dict[str, Any]) -> Path:
+    """A study file whose study already holds two trials (run on the fakes)."""
+    path = write_study(folder, {"study.n_trials": 2, **changes})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    write_study(folder, {"study.n_trials": 4, **changes})
+    return path
+
+
+def test_unreachable_prometheus_is_exit_2_and_trials_untouched(
+    tmp_path: Path, local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    path = _prefilled(
+        tmp_path,
+        {
+            "deployment": {
+                "kind": "external",
+                "frontend_url": local_stack.frontend_url,
+                "model": "tiny",
+            },
+            "metrics": {"backend": "prometheus", "prometheus_url": dead, "timeout_s": 2},
+            "workload": TINY_WORKLOAD,
+            "search_space": {"hints.session_id": {"type": "categorical", "choices": [True, False]}},
+            "study.baseline": None,
+        },
+    )
+    before = _snapshot(path)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"Prometheus at {dead} does not answer" in err
+    assert len(err.strip().splitlines()) == 1
+    assert _snapshot(path) == before
+
+
+def test_command_deployment_exiting_1_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fail = "import sys; sys.stderr.write('cannot reserve GPUs\\n'); sys.exit(1)"
+    path = _prefilled(
+        tmp_path,
+        {
+            "deployment": {
+                "kind": "command",
+                "start": [sys.executable, "-c", fail],
+                "ready_url": f"http://127.0.0.1:{free_port()}/health",
+                "frontend_url": f"http://127.0.0.1:{free_port()}",
+                "model": "tiny",
+            },
+            "workload": TINY_WORKLOAD,
+        },
+    )
+    before = _snapshot(path)
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reserve GPUs" in err and "exit" in err
+    assert _snapshot(path) == before
+
+
+def test_invalid_file_leaves_an_existing_study_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _prefilled(tmp_path, {})
+    before = _snapshot(path)
+    text = path.read_text().replace("n_trials: 4", "n_trials: 4\n  n_trails: 5")
+    path.write_text(text)
+    assert main(["run", str(path)]) == 2
+    assert "study.n_trails: unknown key" in capsys.readouterr().err
+    study = optuna.load_study(study_name="fake", storage=f"sqlite:///{tmp_path / 'fake.db'}")
+    assert [(t.number, t.state.name, t.values, t.user_attrs) for t in study.get_trials()] == before
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _rendered(url: str, profile: Path) -> str:
+    """The DOM of `url` after its scripts ran, from headless Chromium."""
+    argv = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=20000",
+        "--dump-dom",
+        url,
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _text(html: str) -> str:
+    """The visible text of rendered HTML, whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Path) -> None:
+    assert Path(CHROMIUM).exists(), "CI installs Debian's chromium"
+    path = write_study(tmp_path, {"study.n_trials": 2, "study.name": "browser-check"})
+    run_command(path, fake_stack().services, out=io.StringIO())
+    trial = _study(path).get_trials()[1]
+    proc = subprocess.Popen(
+        [DYNAMO_TUNE, "dashboard", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(": ", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        home = _rendered(url.split("/dashboard/")[0] + "/dashboard/", tmp_path / "profile-a")
+        assert "browser-check" in home
+        page = _text(_rendered(f"{url}/trials?numbers={trial.number}", tmp_path / "profile-b"))
+        assert "User Attributes" in page
+        assert "kv_efficiency_source frontend" in page
+        assert f"ttft_p95_seconds {trial.user_attrs['ttft_p95_seconds']!r}" in page
+        assert f"kv_efficiency {trial.user_attrs['kv_efficiency']!r}" in page
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
