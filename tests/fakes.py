@@ -278,7 +278,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     stack = fake_stack(clock=RealClock(), workload_seconds=args.trial_seconds)
     stack.deployment.scrape_interval_s = 0.01
-    return run_command(args.study_file, stack.services, n_trials=args.n_trials)
+    try:
+        return run_command(args.study_file, stack.services, n_trials=args.n_trials)
+    finally:
+        if stack.cluster.stopped:
+            print("deployment stopped", flush=True)
 
 
 if __name__ == "__main__":

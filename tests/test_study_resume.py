@@ -136,3 +136,23 @@ def test_two_concurrent_runners_lose_and_duplicate_nothing(tmp_path: Path, stora
     assert pids == {p.pid for p in procs}, "both runners should have run trials"
     windows = sorted((t.user_attrs["window_start"], t.user_attrs["window_end"]) for t in trials)
     assert len(windows) == 8
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_fails_the_trial_with_a_reason(tmp_path: Path, sig: int) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 3})
+    proc = _runner(path, trial_seconds=30.0)
+    try:
+        _wait_for(lambda: bool(_running(path)), timeout_s=60)
+        (running,) = _running(path)
+        os.kill(proc.pid, sig)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode != 0
+    trial = _study(path).get_trials()[running.number]
+    assert trial.state == TrialState.FAIL
+    assert "interrupted (Ctrl-C) during workload" in trial.user_attrs["fail_reason"]
+    assert b"deployment stopped" in out

@@ -1,0 +1,190 @@
+"""Pure parts of the study runner: storage paths, candidates, outcomes, progress, seeds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from fakes import fake_stack, write_study
+from pydantic import ValidationError
+
+from dynamo_tune.deploy.base import AppliedConfig
+from dynamo_tune.deploy.router import RouterConfig
+from dynamo_tune.errors import SpecError
+from dynamo_tune.metrics.models import DynamoMetricsResult
+from dynamo_tune.objective import Objective
+from dynamo_tune.progress import duration, eta_seconds, overhead_share, progress_line
+from dynamo_tune.samplers import constraints_from_attrs, run_seed
+from dynamo_tune.space import SearchSpace, baseline_values, grid_values, make_candidate
+from dynamo_tune.spec import ConstraintSpec, FloatParam, IntParam, ObjectiveSpec
+from dynamo_tune.spec_file import load_spec
+from dynamo_tune.storage import resolve_storage
+from dynamo_tune.trial_record import Measurement, evaluate
+from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.spec import AgenticWorkloadSpec
+
+
+def test_storage_paths_resolve_against_the_study_folder(tmp_path: Path) -> None:
+    t = resolve_storage("sqlite:///db/s.db", "s", tmp_path)
+    assert t.kind == "sqlite" and t.url == f"sqlite:///{tmp_path}/db/s.db"
+    assert t.artifact_dir == tmp_path / "db" / "s.db.artifacts"
+    t = resolve_storage("sqlite:////abs/x.db", "s", tmp_path)
+    assert t.path == Path("/abs/x.db")
+    t = resolve_storage("journal:j.log", "s", tmp_path, artifact_dir="art")
+    assert t.kind == "journal" and t.path == tmp_path / "j.log"
+    assert t.artifact_dir == tmp_path / "art" and t.display == f"journal:{tmp_path}/j.log"
+    t = resolve_storage("postgresql://u@db.example/optuna", "s", tmp_path)
+    assert t.kind == "rdb" and t.path is None and t.artifact_dir == tmp_path / "s.artifacts"
+    assert resolve_storage(None, "name", tmp_path).path == tmp_path / "name.db"
+    for bad in ("sqlite:///:memory:", "study.db", "journal:"):
+        with pytest.raises(SpecError, match="study.storage"):
+            resolve_storage(bad, "s", tmp_path)
+
+
+def test_candidate_overlays_router_hints_and_workload() -> None:
+    workload = AgenticWorkloadSpec(sessions=4)
+    base = RouterConfig(mode="kv", queue_policy="wspt")
+    c = make_candidate(
+        {"router.temperature": 0.3, "hints.session_id": False, "workload.concurrency": 3},
+        base,
+        workload,
+    )
+    assert c.router == RouterConfig(mode="kv", queue_policy="wspt", temperature=0.3)
+    assert c.hints.session_id is False and c.hints.dialect == "dynamo"
+    assert c.workload.concurrency == 3 and c.workload.sessions == 4  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError):
+        make_candidate({"router.temperature": -1.0}, base, workload)
+    with pytest.raises(ValueError, match="<section>.<field>"):
+        make_candidate({"gpu.count": 1}, base, workload)
+
+
+def test_baseline_takes_fixed_values_and_dynamo_defaults() -> None:
+    space = SearchSpace(
+        {
+            "router.mode": FloatParam(type="float", low=0, high=1),  # type: ignore[dict-item]
+            "router.temperature": FloatParam(type="float", low=0.0, high=1.0),
+            "router.overlap_score_credit": FloatParam(type="float", low=0.5, high=2.0),
+            "router.prefill_load_scale": FloatParam(type="float", low=2.0, high=4.0),
+        }
+    )
+    del space.params["router.mode"]
+    params, overrides = baseline_values(
+        space,
+        {"router.queue_policy": "fcfs"},
+        RouterConfig(mode="kv", overlap_score_credit=0.7),
+        AgenticWorkloadSpec(),
+    )
+    # temperature: Dynamo's default 0.0; credit: the study's fixed 0.7; scale 1.0 is outside
+    assert params == {"router.temperature": 0.0, "router.overlap_score_credit": 0.7}
+    assert overrides == {"router.queue_policy": "fcfs"}
+
+
+def test_grid_values() -> None:
+    assert grid_values(IntParam(type="int", low=1, high=7, step=3)) == [1, 4, 7]
+    assert grid_values(FloatParam(type="float", low=0, high=1, step=0.25)) == [
+        0.0,
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+    ]
+    assert grid_values(FloatParam(type="float", low=0, high=1)) is None
+
+
+def _measurement(ttft: float | None, kve: float = 0.5, failed: bool = False) -> Measurement:
+    result = DynamoMetricsResult(
+        frontend_cached_tokens_rate=kve * 10,
+        frontend_input_tokens_rate=10.0,
+        ttft_p95=ttft,
+        itl_p95=0.05,
+    )
+    report = WorkloadReport(
+        window_start=100.0, window_end=110.0, requests_sent=10, requests_failed=5, failed=failed
+    )
+    applied = AppliedConfig(router=RouterConfig(), frontend_args=["--router-mode", "kv"])
+    return Measurement(applied, report, result, started=99.0, finished=112.0)
+
+
+def test_outcome_constraints_min_max_missing_and_failed_workload() -> None:
+    objective = ObjectiveSpec(
+        constraints=[
+            ConstraintSpec(metric="ttft_p95_seconds", max=1.0),
+            ConstraintSpec(metric="kv_efficiency", min=0.6),
+            ConstraintSpec(metric="client_kve", min=0.1),
+        ]
+    )
+    out = evaluate([_measurement(1.5, kve=0.5, failed=True)], objective)
+    assert out.constraints["ttft_p95_seconds<=1"] == pytest.approx(0.5)
+    assert out.constraints["0.6<=kv_efficiency"] == pytest.approx(0.1)
+    assert out.constraints["0.1<=client_kve"] == 1.0  # missing: infeasible
+    assert out.constraints["workload_ok"] == 1.0 and out.constraints["metrics_complete"] == 0.0
+    assert not out.feasible and len(out.violations) == 4
+    expected = 0.4 * 0.5 + 0.4 * (0.5 / 1.5) + 0.2 * 1.0
+    assert out.values == [pytest.approx(expected)]
+
+
+def test_outcome_median_of_even_repeats_is_a_real_measurement() -> None:
+    ms = [_measurement(t) for t in (0.5, 2.0, 1.0, 4.0)]
+    out = evaluate(ms, ObjectiveSpec())
+    # scores 0.8, 0.5, 0.6, 0.45: the lower median 0.5 (ttft 2.0), never an average
+    assert out.chosen == 1 and out.values == [pytest.approx(0.5)]
+    assert out.attrs["ttft_p95_seconds"] == 2.0
+    assert out.attrs["value_spread"] == pytest.approx(
+        max(out.attrs["repeat_values"]) - min(out.attrs["repeat_values"])
+    )
+    assert out.attrs["measured_seconds"] == 40.0
+
+
+def test_missing_objective_metric_gets_the_worst_value() -> None:
+    objective = ObjectiveSpec(
+        directions=[{"maximize": "kv_efficiency"}, {"minimize": "ttft_p95_seconds"}]
+    )
+    out = evaluate([_measurement(None)], objective)
+    assert out.values[0] == pytest.approx(0.5) and math.isinf(out.values[1])
+    assert out.constraints["metrics_complete"] == 1.0
+    assert out.violations == ["metrics incomplete: ttft_p95_seconds missing"]
+
+
+def test_progress_formatting() -> None:
+    assert [duration(s) for s in (3.21, 302, 3720, None)] == ["3.2s", "5m02s", "1h02m", "?"]
+    assert overhead_share({"measured_seconds": 30.0}, 40.0) == pytest.approx(0.25)
+    assert overhead_share({}, 40.0) is None
+    assert eta_seconds([10.0, 20.0], 3) == 45.0 and eta_seconds([], 2) is None
+    line = progress_line(
+        complete=2,
+        target=10,
+        number=5,
+        state="FAIL",
+        values=None,
+        best=(1, [0.61]),
+        attrs={"fail_reason": "apply: DeploymentError: boom"},
+        trial_seconds=4.0,
+        eta=80.0,
+    )
+    assert line == (
+        "[ 2/10] #5 FAIL: apply: DeploymentError: boom | best 0.6100 (#1) | 4.0s | ETA 1m20s"
+    )
+
+
+def test_run_seed_never_replays_an_earlier_run() -> None:
+    assert run_seed(7, 0, False, 1) == 7
+    assert run_seed(7, 5, False, 1) == 12
+    assert run_seed(7, 5, True, 1) != run_seed(7, 5, True, 2)
+    assert run_seed(None, 5, True, 1) is None
+
+
+def test_without_set_constraint_constraints_travel_in_user_attrs(tmp_path: Path) -> None:
+    """The Optuna 4 path: no `trial.set_constraint`; `constraints_func` reads the attrs."""
+    path = write_study(tmp_path, {"study.baseline": None})
+    loaded = load_spec(path)
+    stack = fake_stack()
+    stack.artifacts = False
+    study = optuna.create_study(direction="maximize")
+    objective = Objective(loaded.spec, stack.services(None), use_set_constraint=False)  # type: ignore[arg-type]
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert trial.constraints == {}
+    assert constraints_from_attrs(trial) == list(trial.user_attrs["constraints"].values())
+    assert len(constraints_from_attrs(trial)) == 3
