@@ -72,8 +72,14 @@ def build_services(handle: StudyHandle) -> TrialServices:
     spec = handle.loaded.spec
     size = spec.deployment.block_size
 
+    built: dict[str, Workload] = {}
+
     def workload_for(candidate: Candidate) -> Workload:
-        return make_workload(candidate.workload, block_size=size)  # type: ignore[arg-type]
+        """The workload of a candidate; its request plan is built once per workload spec."""
+        key = candidate.workload.model_dump_json()
+        if key not in built:
+            built[key] = make_workload(candidate.workload, block_size=size)  # type: ignore[arg-type]
+        return built[key]
 
     async def check(endpoints: Endpoints) -> None:
         await preflight(spec.metrics, endpoints)

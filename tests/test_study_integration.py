@@ -303,3 +303,46 @@ def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Pat
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _processes_using(folder: Path) -> list[int]:
+    """Pids whose command line or environment mentions `folder` (read-only /proc scan)."""
+    needle = str(folder).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_mid_trial_fails_it_and_stops_the_stack(tmp_path: Path) -> None:
+    path = _real_study(tmp_path, {"study.n_trials": 3})
+    log_path = tmp_path / "interrupted-run.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [DYNAMO_TUNE, "run", str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_for(lambda: bool(_running_trials(path)), timeout_s=120)
+            assert _processes_using(tmp_path / "stack"), "the stack should be running"
+            (running,) = _running_trials(path)
+            os.kill(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=60) == 130
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    trial = _study(path).get_trials()[running.number]
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"].startswith("interrupted (Ctrl-C) during")
+    _wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
+    assert "dynamo-tune: interrupted" in log_path.read_text()
