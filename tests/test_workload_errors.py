@@ -107,10 +107,14 @@ async def test_every_failure_is_counted_under_its_cause(router: respx.MockRouter
             "s6": stream(token(" w1"), b'event: error\ndata: {"message": "worker lost"}\n\n'),
             "s7": stream(token(" w1"), token(" w2")),  # ends without [DONE]
             "s8": httpx.ConnectError("connection refused"),
+            "s9": stream(token(" w1"), b"data: [1, 2]\n\n"),
+            "s10": httpx.Response(
+                200, headers={"content-encoding": "gzip"}, stream=Stream(b"data: not gzip\n\n")
+            ),
         }
     )
-    report = await workload(9, timeout_s=0.5).run(ENDPOINTS, PrefixHints())
-    assert report.requests_sent == 9
+    report = await workload(11, timeout_s=0.5).run(ENDPOINTS, PrefixHints())
+    assert report.requests_sent == 11
     assert report.requests_ok == 1
     assert report.failures == {
         "http_4xx": 1,
@@ -118,13 +122,15 @@ async def test_every_failure_is_counted_under_its_cause(router: respx.MockRouter
         "busy_529": 1,
         "disconnect": 3,
         "timeout": 1,
-        "stream_error": 1,
+        "stream_error": 3,
     }
-    assert report.failed  # 8 of 9 failed > 0.5
+    assert report.failed  # 10 of 11 failed > 0.5
     by_cause = {r.session: r for r in report.records}
     assert by_cause["s1"].status == 400 and "unknown field" in (by_cause["s1"].error or "")
     assert by_cause["s4"].cause == "disconnect" and "peer closed" in (by_cause["s4"].error or "")
     assert by_cause["s7"].cause == "disconnect" and "[DONE]" in (by_cause["s7"].error or "")
+    assert "DecodingError" in (by_cause["s10"].error or "")
+    assert "unparseable" in (by_cause["s9"].error or "")
     assert by_cause["s5"].cause == "timeout" and by_cause["s5"].e2e_s == pytest.approx(0.5, abs=0.2)
     assert len(report.first_errors) == 5
     # the one good request is measured exactly

@@ -48,6 +48,8 @@ async def send_chat(
         record.fail("timeout", f"{type(exc).__name__}: {exc}")
     except httpx.TransportError as exc:
         record.fail("disconnect", f"{type(exc).__name__}: {exc}")
+    except httpx.HTTPError as exc:  # e.g. a body that does not decode
+        record.fail("stream_error", f"{type(exc).__name__}: {exc}")
     finally:
         record.end = clock()
 
@@ -91,6 +93,8 @@ def _read_chunk(payload: bytes, is_error: bool, now: float, record: RequestRecor
     try:
         chunk = json.loads(payload)
     except ValueError:
+        chunk = None
+    if not isinstance(chunk, dict):
         record.fail("stream_error", f"unparseable stream data: {payload[:200]!r}")
         return False
     if is_error or "error" in chunk:
