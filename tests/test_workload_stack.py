@@ -114,7 +114,8 @@ async def test_round_robin_reuses_less_than_kv_routing(stack_factory: Any) -> No
     results = {}
     for mode in ("round-robin", "kv"):
         await stack.apply(RouterConfig(mode=mode))  # restarts workers: cold caches
-        report = await run(stack, spec(), PrefixHints(dialect="none"))
+        # 3 in flight: the router's load term rarely outweighs the prefix overlap
+        report = await run(stack, spec(concurrency=3), PrefixHints(dialect="none"))
         assert report.requests_failed == 0
         results[mode] = report.client_kve
     print(
