@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import optuna
 from optuna.exceptions import DuplicatedStudyError, ExperimentalWarning
-from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from dynamo_tune.errors import SpecError
@@ -64,7 +64,7 @@ def open_existing(loaded: LoadedSpec) -> StudyHandle:
 
 
 def open_for_run(loaded: LoadedSpec, *, allow_changed_space: bool = False) -> StudyHandle:
-    """Create the study or load it to resume; checks directions and the search space."""
+    """Create the study or load it to resume; checks directions and the search space first."""
     spec = loaded.spec
     target = storage_target(loaded)
     storage = open_storage(
@@ -72,41 +72,52 @@ def open_for_run(loaded: LoadedSpec, *, allow_changed_space: bool = False) -> St
         heartbeat_interval_s=spec.study.heartbeat_interval_s if target.kind != "journal" else None,
         stale_trial_callback=heartbeat_failed_callback if target.kind != "journal" else None,
     )
-    sampler = make_sampler(spec)
-    recovered: list[int] = []
     directions = [d for d, _ in spec.objective.objectives()]
     space = SearchSpace(spec.search_space)
     try:
         study = optuna.create_study(
-            storage=storage, study_name=spec.study.name, sampler=sampler, directions=directions
+            storage=storage,
+            study_name=spec.study.name,
+            sampler=make_sampler(spec),
+            directions=directions,
         )
-        created = True
     except DuplicatedStudyError:
-        study = optuna.load_study(study_name=spec.study.name, storage=storage)
-        _wait_initialized(study)
-        recovered = fail_dead_trials(study, storage)
-        trials = study.get_trials(deepcopy=False)
-        running = any(t.state == TrialState.RUNNING for t in trials)
-        seed = run_seed(spec.study.sampler.seed, len(trials), running, os.getpid())
-        study.sampler = make_sampler(spec, seed)
-        created = False
-    handle = StudyHandle(loaded, target, storage, study, created=created, recovered=recovered)
-    if created:
-        _initialize(handle, space)
-        return handle
-    wanted = [
-        StudyDirection.MAXIMIZE if d == "maximize" else StudyDirection.MINIMIZE for d in directions
-    ]
-    if list(study.directions) != wanted:
+        return _resume(loaded, target, storage, directions, space, allow_changed_space)
+    handle = StudyHandle(loaded, target, storage, study, created=True)
+    _initialize(handle, space)
+    return handle
+
+
+def _resume(
+    loaded: LoadedSpec,
+    target: StorageTarget,
+    storage: optuna.storages.BaseStorage,
+    directions: Sequence[str],
+    space: SearchSpace,
+    allow_changed_space: bool,
+) -> StudyHandle:
+    spec = loaded.spec
+    study = optuna.load_study(study_name=spec.study.name, storage=storage)
+    _wait_initialized(study)
+    stored = [d.name.lower() for d in study.directions]
+    if stored != list(directions):
         raise SpecError(
-            f"study {spec.study.name!r} has directions "
-            f"{[d.name.lower() for d in study.directions]}, the file asks for {directions}"
+            f"study {spec.study.name!r} has directions {stored}, "
+            f"the file asks for {list(directions)}"
         )
-    handle.space_changed = check_space(study, space.fingerprint(), allow_changed_space)
+    space_changed = check_space(study, space.fingerprint(), allow_changed_space)
+    recovered = fail_dead_trials(study, storage)
+    trials = study.get_trials(deepcopy=False)
+    running = any(t.state == TrialState.RUNNING for t in trials)
+    study.sampler = make_sampler(
+        spec, run_seed(spec.study.sampler.seed, len(trials), running, os.getpid())
+    )
     if study.user_attrs.get(HASH_ATTR) != loaded.sha256:
         study.set_user_attr(HASH_ATTR, loaded.sha256)
         study.set_user_attr(YAML_ATTR, loaded.text)
-    return handle
+    return StudyHandle(
+        loaded, target, storage, study, space_changed=space_changed, recovered=recovered
+    )
 
 
 def _initialize(handle: StudyHandle, space: SearchSpace) -> None:
