@@ -27,6 +27,16 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "cmaes": ("cmaes",),
 }
 HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
+CONSTRAINT_AWARE = frozenset({"tpe", "nsga2", "gp"})
+
+
+def sets_constraints(name: str) -> bool:
+    """Whether trials give Optuna their constraints via `trial.set_constraint`.
+
+    Only where the sampler uses them (others, e.g. CMA-ES, warn about ignored constraints);
+    the values are in the `constraints` user attr either way.
+    """
+    return HAS_SET_CONSTRAINT and name in CONSTRAINT_AWARE
 
 
 def missing_packages(name: str) -> list[str]:

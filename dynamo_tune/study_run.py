@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dynamo_tune.errors import DynamoTuneError
 from dynamo_tune.objective import Objective, TrialServices
 from dynamo_tune.progress import eta_seconds, overhead_share, progress_line
+from dynamo_tune.samplers import sets_constraints
 from dynamo_tune.study import StudyHandle
 from dynamo_tune.study_report import best_trials, improvement_text
 
@@ -115,7 +116,9 @@ def run_study(
         asyncio.run(deployment.start())
         if services.preflight is not None:
             asyncio.run(services.preflight(deployment.endpoints()))
-        objective = Objective(spec, services)
+        objective = Objective(
+            spec, services, use_set_constraint=sets_constraints(spec.study.sampler.name)
+        )
         study.optimize(
             objective,
             timeout=spec.study.timeout_s,
