@@ -97,6 +97,10 @@ def test_dashboard_serves_the_study_api(done_study: Path) -> None:
         assert [s["study_name"] for s in studies] == ["fake"]
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()

@@ -300,7 +300,11 @@ def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Pat
         assert f"kv_efficiency {trial.user_attrs['kv_efficiency']!r}" in page
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
 
