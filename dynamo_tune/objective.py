@@ -24,7 +24,6 @@ from typing import Any, Protocol
 import optuna
 
 from dynamo_tune.deploy.base import Deployment, Endpoints
-from dynamo_tune.errors import DynamoTuneError
 from dynamo_tune.metrics.backend import MetricsBackend
 from dynamo_tune.resume import RUNNER_ATTR, runner_identity
 from dynamo_tune.space import Candidate, SearchSpace, make_candidate
@@ -98,7 +97,7 @@ class Objective:
         except KeyboardInterrupt:
             trial.set_user_attr(FAIL_REASON_ATTR, f"interrupted (Ctrl-C) during {stage[0]}")
             raise
-        except DynamoTuneError as exc:
+        except Exception as exc:  # recorded, then Optuna marks the trial FAIL
             trial.set_user_attr(FAIL_REASON_ATTR, f"{stage[0]}: {type(exc).__name__}: {exc}")
             raise
         outcome = evaluate(measurements, self.spec.objective)

@@ -173,7 +173,7 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
     attrs["violations"] = violations
     attrs["feasible"] = not violations
     attrs["repeats"] = len(measurements)
-    attrs["repeat_values"] = [v[0] for v in per_repeat]
+    attrs["repeat_values"] = [v[0] if math.isfinite(v[0]) else None for v in per_repeat]
     firsts = [v[0] for v in per_repeat if math.isfinite(v[0])]
     attrs["value_spread"] = (max(firsts) - min(firsts)) if len(firsts) > 1 else 0.0
     attrs["measured_seconds"] = sum(

@@ -22,6 +22,7 @@ import optuna
 from dynamo_tune.dashboard import dashboard_url, make_dashboard_server, serve
 from dynamo_tune.errors import SpecError
 from dynamo_tune.objective import TrialServices
+from dynamo_tune.samplers import make_sampler
 from dynamo_tune.spec_file import LoadedSpec, load_spec
 from dynamo_tune.study import StudyHandle, open_existing, open_for_run, storage_target
 from dynamo_tune.study_report import best_output, csv_table, improvement_text, trials_table
@@ -60,6 +61,7 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = load_spec(args.study_file)
     spec = loaded.spec
     target = storage_target(loaded)
+    make_sampler(spec)  # SpecError if the sampler's packages are missing
     print(
         f"ok: study {spec.study.name!r}: {len(spec.search_space)} searched parameters, "
         f"sampler {spec.study.sampler.name}, {spec.study.n_trials} trials, "
