@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SpecError
@@ -79,6 +81,21 @@ def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) 
         reenqueue_once(study, trial)
         failed.append(trial.number)
     return failed
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """FAIL RUNNING trials whose RDB heartbeat is stale (runners on other hosts that died).
+
+    Optuna does this before each new trial inside `optimize`; a run does it up front too, so
+    a dead runner's trials do not count as "running elsewhere" when the run decides whether
+    the target is reached. Their parameters are re-enqueued by `heartbeat_failed_callback`.
+    """
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    return sorted(before - after)
 
 
 def heartbeat_failed_callback(study: optuna.Study, trial: FrozenTrial) -> None:

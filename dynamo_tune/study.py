@@ -19,7 +19,13 @@ from optuna.trial import TrialState
 
 from dynamo_tune.errors import SpecError
 from dynamo_tune.objective import BASELINE_ATTR, OVERRIDES_ATTR
-from dynamo_tune.resume import SPACE_ATTR, check_space, fail_dead_trials, heartbeat_failed_callback
+from dynamo_tune.resume import (
+    SPACE_ATTR,
+    check_space,
+    fail_dead_trials,
+    fail_stale_trials,
+    heartbeat_failed_callback,
+)
 from dynamo_tune.samplers import make_sampler, run_seed
 from dynamo_tune.space import SearchSpace, baseline_values
 from dynamo_tune.spec_file import LoadedSpec
@@ -106,7 +112,7 @@ def _resume(
             f"the file asks for {list(directions)}"
         )
     space_changed = check_space(study, space.fingerprint(), allow_changed_space)
-    recovered = fail_dead_trials(study, storage)
+    recovered = sorted(fail_dead_trials(study, storage) + fail_stale_trials(study))
     trials = study.get_trials(deepcopy=False)
     running = any(t.state == TrialState.RUNNING for t in trials)
     study.sampler = make_sampler(

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from dynamo_tune.cli.study_cmd import run_command
 from dynamo_tune.resume import RETRY_OF_ATTR, RUNNER_ATTR, runner_identity
+from dynamo_tune.space import SearchSpace
 from dynamo_tune.spec_file import load_spec
 from dynamo_tune.storage import open_storage, resolve_storage
 
@@ -156,3 +157,28 @@ def test_ctrl_c_or_sigterm_fails_the_trial_with_a_reason(tmp_path: Path, sig: in
     assert trial.state == TrialState.FAIL
     assert "interrupted (Ctrl-C) during workload" in trial.user_attrs["fail_reason"]
     assert b"deployment stopped" in out
+
+
+def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_path: Path) -> None:
+    path = write_study(
+        tmp_path, {"study.n_trials": 1, "study.baseline": None, "study.heartbeat_interval_s": 1}
+    )
+    run_command(path, fake_stack().services, out=io.StringIO())
+    loaded = load_spec(path)
+    target = resolve_storage(loaded.spec.study.storage, "fake", loaded.base_dir)
+    storage = open_storage(target, heartbeat_interval_s=1)
+    study = optuna.load_study(study_name="fake", storage=storage)
+    params = study.get_trials()[0].params
+    study.enqueue_trial(params)
+    with pytest.warns(UserWarning, match="Heartbeat"):
+        trial = study.ask()  # a runner on another host, as far as this one can tell
+    SearchSpace(loaded.spec.search_space).suggest(trial)
+    trial.set_user_attr(RUNNER_ATTR, {"host": "elsewhere", "pid": 1, "start": "0"})
+    storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+    time.sleep(5)  # grace period: 3 intervals (1 s) without a beat; sqlite clock has 1 s steps
+    run_command(path, fake_stack().services, n_trials=2, out=io.StringIO())
+    trials = _study(path).get_trials()
+    assert trials[trial.number].state == TrialState.FAIL
+    retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == trial.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == params
