@@ -80,6 +80,7 @@ def test_inspecting_a_missing_study_is_a_clear_error(
     assert not (tmp_path / "fake.db").exists()
 
 
+@pytest.mark.integration
 def test_dashboard_serves_the_study_api(done_study: Path) -> None:
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("dynamo-tune")), "dashboard", str(done_study)],

@@ -21,6 +21,8 @@ from dynamo_tune.space import SearchSpace
 from dynamo_tune.spec_file import load_spec
 from dynamo_tune.storage import open_storage, resolve_storage
 
+pytestmark = pytest.mark.integration  # child runner processes (fake services, real storage)
+
 FAKES = Path(__file__).with_name("fakes.py")
 
 
