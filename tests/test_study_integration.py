@@ -167,6 +167,8 @@ def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+    # the killed runner's stack dies with it (its children get SIGKILL when their parent dies)
+    _wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
     assert main(["run", str(path)]) == 0
     trials = _study(path).get_trials()
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
