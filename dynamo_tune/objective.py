@@ -95,9 +95,11 @@ class Objective:
         try:
             measurements = asyncio.run(self._measure(candidate, stage))
         except KeyboardInterrupt:
+            self._abandoned()
             trial.set_user_attr(FAIL_REASON_ATTR, f"interrupted (Ctrl-C) during {stage[0]}")
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL
+            self._abandoned()
             trial.set_user_attr(FAIL_REASON_ATTR, f"{stage[0]}: {type(exc).__name__}: {exc}")
             raise
         outcome = evaluate(measurements, self.spec.objective)
@@ -140,6 +142,10 @@ class Objective:
                 Measurement(applied, report, result, started=started, finished=services.clock())
             )
         return measurements
+
+    def _abandoned(self) -> None:
+        """A failed trial may have sent traffic until now: the next window keeps its gap."""
+        self.last_window_end = max(self.last_window_end or 0.0, self.services.clock())
 
     async def _quiet_gap(self, endpoints: Endpoints) -> None:
         if self.last_window_end is None:

@@ -148,11 +148,14 @@ class FakeWorkload:
         seconds: float = 10.0,
         fail: bool = False,
         failed_ratio: float = 0,
+        crash_runs: set[int] | None = None,
     ) -> None:
         self.cluster = cluster
         self.seconds = seconds
         self.fail = fail
         self.failed_ratio = failed_ratio
+        self.crash_runs = crash_runs or set()
+        self.runs = 0
 
     async def run(self, endpoints: Endpoints, hints: PrefixHints) -> WorkloadReport:
         if self.fail:
@@ -161,6 +164,9 @@ class FakeWorkload:
         start = self.cluster.clock()
         self.cluster.log("workload")
         await self.cluster.clock.sleep(self.seconds)
+        self.runs += 1
+        if self.runs - 1 in self.crash_runs:
+            raise WorkloadError("connection to the frontend lost mid-run")
         assert self.cluster.router is not None
         kve, ttft, itl = true_metrics(self.cluster.router, hints)
         failed = int(round(64 * self.failed_ratio))

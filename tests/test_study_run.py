@@ -263,3 +263,13 @@ def test_quiet_gap_waits_two_scrape_intervals(tmp_path: Path) -> None:
     assert len(clock.slept) >= 3 + 2  # 3 workloads + 2 gaps
     gaps = [s for s in clock.slept if s != 10.0]
     assert gaps and all(g == pytest.approx(10.1, abs=1e-4) for g in gaps)
+
+
+def test_a_failed_trial_still_gets_a_quiet_gap_before_the_next_window(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 2, "study.baseline": None})
+    clock = FakeClock()
+    stack = fake_stack(clock=clock, workload={"crash_runs": {0}})
+    run_command(path, stack.services, out=io.StringIO())
+    workload_starts = [t for e, t in stack.cluster.events if e == "workload"]
+    crashed_at = workload_starts[0] + 10.0  # the crashed run sent traffic for its 10 s
+    assert workload_starts[1] - crashed_at >= 2.0
