@@ -15,20 +15,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-
-from dynamo_tune.dashboard import dashboard_url, make_dashboard_server, serve
 from dynamo_tune.errors import SpecError
-from dynamo_tune.objective import TrialServices
-from dynamo_tune.samplers import make_sampler
 from dynamo_tune.spec_file import LoadedSpec, load_spec
-from dynamo_tune.study import StudyHandle, open_existing, open_for_run, storage_target
-from dynamo_tune.study_report import best_output, csv_table, improvement_text, trials_table
-from dynamo_tune.study_run import run_study
 
-ServicesFactory = Callable[[StudyHandle], TrialServices]
+if TYPE_CHECKING:
+    from dynamo_tune.objective import TrialServices
+    from dynamo_tune.study import StudyHandle
+
+# Optuna, SQLAlchemy and optuna-dashboard take seconds to import: each command imports what it
+# uses, so `dynamo-tune metrics`, `stack` and `validate` start without them.
+ServicesFactory = Callable[["StudyHandle"], "TrialServices"]
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -58,6 +56,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from dynamo_tune.samplers import make_sampler
+    from dynamo_tune.study import storage_target
+
     loaded = load_spec(args.study_file)
     spec = loaded.spec
     target = storage_target(loaded)
@@ -93,6 +94,11 @@ def run_command(
     out: Any = None,
 ) -> int:
     """`dynamo-tune run` with injectable services (the CLI passes the real ones)."""
+    import optuna
+
+    from dynamo_tune.study import open_for_run
+    from dynamo_tune.study_run import run_study
+
     out = out or sys.stdout
     loaded = load_spec(study_file)
     target_trials = n_trials if n_trials is not None else loaded.spec.study.n_trials
@@ -124,18 +130,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> tuple[LoadedSpec, StudyHandle]:
+    import optuna
+
+    from dynamo_tune.study import open_existing
+
     loaded = load_spec(args.study_file)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     return loaded, open_existing(loaded)
 
 
 def _trials(args: argparse.Namespace) -> int:
+    from dynamo_tune.study_report import trials_table
+
     _, handle = _open(args)
     print(trials_table(handle.study))
     return 0
 
 
 def _best(args: argparse.Namespace) -> int:
+    from dynamo_tune.study_report import best_output, improvement_text
+
     _, handle = _open(args)
     text = best_output(handle.study, args.format)
     if not text:
@@ -149,6 +163,8 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    from dynamo_tune.dashboard import dashboard_url, make_dashboard_server, serve
+
     loaded, handle = _open(args)
     server = make_dashboard_server(handle.storage, handle.target, args.port)
     study_id = handle.storage.get_study_id_from_name(loaded.spec.study.name)
@@ -163,6 +179,8 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from dynamo_tune.study_report import csv_table
+
     _, handle = _open(args)
     header, rows = csv_table(handle.study)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
