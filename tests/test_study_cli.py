@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ import httpx
 import pytest
 import yaml
 from fakes import fake_stack, write_study
+from study_helpers import stop_process_group
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.cli.study_cmd import run_command
@@ -97,11 +96,4 @@ def test_dashboard_serves_the_study_api(done_study: Path) -> None:
         studies = httpx.get(f"{base}/api/studies", timeout=10).json()["study_summaries"]
         assert [s["study_name"] for s in studies] == ["fake"]
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_process_group(proc)

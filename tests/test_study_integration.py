@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,14 @@ import optuna
 import pytest
 from fakes import fake_stack, write_study
 from optuna.trial import TrialState
+from study_helpers import REQUIRED_ATTRS, open_study, running_trials, stop_process_group, wait_for
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.cli.study_cmd import run_command
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.net import free_port
-from dynamo_tune.resume import RUNNER_ATTR
 from dynamo_tune.spec_file import load_spec
-from dynamo_tune.storage import open_storage, resolve_storage
-from dynamo_tune.trial_record import CORE_KEYS, recompute_score
+from dynamo_tune.trial_record import recompute_score
 
 pytestmark = pytest.mark.integration
 
@@ -54,19 +52,6 @@ LOCAL: dict[str, Any] = {
     "prometheus": True,
     "router": {"mode": "kv"},
 }
-REQUIRED = (
-    *CORE_KEYS,
-    "client_ttft_p95_seconds",
-    "client_itl_p95_seconds",
-    "client_kve",
-    "kve_ceiling",
-    "requests_ok",
-    "requests_failed",
-    "window_start",
-    "window_end",
-    "frontend_args",
-    "errors",
-)
 
 
 def _real_study(folder: Path, changes: dict[str, Any] | None = None) -> Path:
@@ -84,15 +69,8 @@ def _real_study(folder: Path, changes: dict[str, Any] | None = None) -> Path:
     return write_study(folder, {**base, **(changes or {})})
 
 
-def _study(path: Path) -> optuna.Study:
-    loaded = load_spec(path)
-    s = loaded.spec.study
-    target = resolve_storage(s.storage, s.name, loaded.base_dir)
-    return optuna.load_study(study_name=s.name, storage=open_storage(target))
-
-
 def _snapshot(path: Path) -> list[tuple[int, str, Any, dict[str, Any]]]:
-    return [(t.number, t.state.name, t.values, t.user_attrs) for t in _study(path).get_trials()]
+    return [(t.number, t.state.name, t.values, t.user_attrs) for t in open_study(path).get_trials()]
 
 
 def test_three_trial_study_on_the_local_stack(
@@ -102,13 +80,13 @@ def test_three_trial_study_on_the_local_stack(
     assert main(["run", str(path)]) == 0
     out = capsys.readouterr().out
     assert "[3/3]" in out and "vs baseline #0" in out
-    study = _study(path)
+    study = open_study(path)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     objective = load_spec(path).spec.objective
     for t in trials:
         assert t.value is not None and 0.0 <= t.value <= 1.0
-        assert not [k for k in REQUIRED if k not in t.user_attrs]
+        assert not [k for k in REQUIRED_ATTRS if k not in t.user_attrs]
         assert t.value == pytest.approx(recompute_score(t.user_attrs, objective))
         assert t.user_attrs["requests_ok"] == 8 and t.user_attrs["requests_failed"] == 0
         assert t.user_attrs["kv_efficiency_source"] == "frontend"
@@ -132,22 +110,6 @@ def test_three_trial_study_on_the_local_stack(
     assert [float(r["value"]) for r in rows] == [t.value for t in trials]
 
 
-def _wait_for(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.2)
-
-
-def _running_trials(path: Path) -> list[optuna.trial.FrozenTrial]:
-    try:
-        trials = _study(path).get_trials(states=(TrialState.RUNNING,))
-    except KeyError:
-        return []
-    return [t for t in trials if RUNNER_ATTR in t.user_attrs]
-
-
 def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
     path = _real_study(tmp_path, {"study.n_trials": 2})
     log = (tmp_path / "killed-run.log").open("wb")
@@ -158,8 +120,8 @@ def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        _wait_for(lambda: bool(_running_trials(path)), timeout_s=120)
-        (killed,) = _running_trials(path)
+        wait_for(lambda: bool(running_trials(path)), timeout_s=120)
+        (killed,) = running_trials(path)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -168,9 +130,9 @@ def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
             proc.wait()
         log.close()
     # the killed runner's stack dies with it (its children get SIGKILL when their parent dies)
-    _wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
+    wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
     assert main(["run", str(path)]) == 0
-    trials = _study(path).get_trials()
+    trials = open_study(path).get_trials()
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
     assert trials[killed.number].state == TrialState.FAIL
     assert not [t for t in trials if t.state == TrialState.RUNNING]
@@ -282,7 +244,7 @@ def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Pat
     assert Path(CHROMIUM).exists(), "CI installs Debian's chromium"
     path = write_study(tmp_path, {"study.n_trials": 2, "study.name": "browser-check"})
     run_command(path, fake_stack().services, out=io.StringIO())
-    trial = _study(path).get_trials()[1]
+    trial = open_study(path).get_trials()[1]
     proc = subprocess.Popen(
         [DYNAMO_TUNE, "dashboard", str(path)],
         stdout=subprocess.PIPE,
@@ -301,14 +263,7 @@ def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Pat
         assert f"ttft_p95_seconds {trial.user_attrs['ttft_p95_seconds']!r}" in page
         assert f"kv_efficiency {trial.user_attrs['kv_efficiency']!r}" in page
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_process_group(proc)
 
 
 def _processes_using(folder: Path) -> list[int]:
@@ -338,17 +293,17 @@ def test_ctrl_c_mid_trial_fails_it_and_stops_the_stack(tmp_path: Path) -> None:
             start_new_session=True,
         )
         try:
-            _wait_for(lambda: bool(_running_trials(path)), timeout_s=120)
+            wait_for(lambda: bool(running_trials(path)), timeout_s=120)
             assert _processes_using(tmp_path / "stack"), "the stack should be running"
-            (running,) = _running_trials(path)
+            (running,) = running_trials(path)
             os.kill(proc.pid, signal.SIGINT)
             assert proc.wait(timeout=60) == 130
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    trial = _study(path).get_trials()[running.number]
+    trial = open_study(path).get_trials()[running.number]
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["fail_reason"].startswith("interrupted (Ctrl-C) during")
-    _wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
+    wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
     assert "dynamo-tune: interrupted" in log_path.read_text()

@@ -14,6 +14,7 @@ import optuna
 import pytest
 from fakes import fake_stack, write_study
 from optuna.trial import TrialState
+from study_helpers import open_study, running_trials, wait_for
 
 from dynamo_tune.cli.study_cmd import run_command
 from dynamo_tune.resume import RETRY_OF_ATTR, RUNNER_ATTR, runner_identity
@@ -26,13 +27,6 @@ pytestmark = pytest.mark.integration  # child runner processes (fake services, r
 FAKES = Path(__file__).with_name("fakes.py")
 
 
-def _study(path: Path) -> optuna.Study:
-    loaded = load_spec(path)
-    s = loaded.spec.study
-    target = resolve_storage(s.storage, s.name, loaded.base_dir)
-    return optuna.load_study(study_name=s.name, storage=open_storage(target))
-
-
 def _runner(path: Path, trial_seconds: float, capture: bool = True) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(FAKES), str(path), "--trial-seconds", str(trial_seconds)],
@@ -42,28 +36,12 @@ def _runner(path: Path, trial_seconds: float, capture: bool = True) -> subproces
     )
 
 
-def _wait_for(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
-def _running(path: Path) -> list[optuna.trial.FrozenTrial]:
-    try:
-        trials = _study(path).get_trials(states=(TrialState.RUNNING,))
-    except KeyError:
-        return []
-    return [t for t in trials if RUNNER_ATTR in t.user_attrs and t.params]
-
-
 def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3})
     proc = _runner(path, trial_seconds=30.0, capture=False)
     try:
-        _wait_for(lambda: bool(_running(path)), timeout_s=60)
-        (killed,) = _running(path)
+        wait_for(lambda: bool(running_trials(path)), timeout_s=60)
+        (killed,) = running_trials(path)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -73,7 +51,7 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) 
     out = io.StringIO()
     run_command(path, fake_stack().services, out=out)
     assert f"trial #{killed.number} was left RUNNING by a killed run" in out.getvalue()
-    trials = _study(path).get_trials()
+    trials = open_study(path).get_trials()
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) == 3
     assert trials[killed.number].state == TrialState.FAIL
@@ -89,7 +67,7 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) 
 def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
     run_command(path, fake_stack().services, out=io.StringIO())
-    study = _study(path)
+    study = open_study(path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     identity = runner_identity(dead.pid)
     dead.wait()
@@ -98,7 +76,7 @@ def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
     trial = study.ask()
     trial.set_user_attr(RUNNER_ATTR, identity)
     run_command(path, fake_stack().services, n_trials=2, out=io.StringIO())
-    trials = _study(path).get_trials()
+    trials = open_study(path).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
     assert sum(t.user_attrs.get(RETRY_OF_ATTR) is not None for t in trials) == 1
 
@@ -106,11 +84,11 @@ def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
 def test_a_live_runners_trial_is_left_alone(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
     run_command(path, fake_stack().services, out=io.StringIO())
-    study = _study(path)
+    study = open_study(path)
     trial = study.ask()
     trial.set_user_attr(RUNNER_ATTR, runner_identity())  # this very process: alive
     run_command(path, fake_stack().services, n_trials=3, out=io.StringIO())
-    assert _study(path).get_trials()[trial.number].state == TrialState.RUNNING
+    assert open_study(path).get_trials()[trial.number].state == TrialState.RUNNING
 
 
 @pytest.mark.parametrize("storage", ["sqlite:///shared.db", "journal:shared.log"])
@@ -128,7 +106,7 @@ def test_two_concurrent_runners_lose_and_duplicate_nothing(tmp_path: Path, stora
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    trials = _study(path).get_trials()
+    trials = open_study(path).get_trials()
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 8
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert [t.number for t in trials] == list(range(len(trials)))
@@ -146,8 +124,8 @@ def test_ctrl_c_or_sigterm_fails_the_trial_with_a_reason(tmp_path: Path, sig: in
     path = write_study(tmp_path, {"study.n_trials": 3})
     proc = _runner(path, trial_seconds=30.0)
     try:
-        _wait_for(lambda: bool(_running(path)), timeout_s=60)
-        (running,) = _running(path)
+        wait_for(lambda: bool(running_trials(path)), timeout_s=60)
+        (running,) = running_trials(path)
         os.kill(proc.pid, sig)
         out, _ = proc.communicate(timeout=30)
     finally:
@@ -155,7 +133,7 @@ def test_ctrl_c_or_sigterm_fails_the_trial_with_a_reason(tmp_path: Path, sig: in
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     assert proc.returncode != 0
-    trial = _study(path).get_trials()[running.number]
+    trial = open_study(path).get_trials()[running.number]
     assert trial.state == TrialState.FAIL
     assert "interrupted (Ctrl-C) during workload" in trial.user_attrs["fail_reason"]
     assert b"deployment stopped" in out
@@ -179,7 +157,7 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
     time.sleep(5)  # grace period: 3 intervals (1 s) without a beat; sqlite clock has 1 s steps
     run_command(path, fake_stack().services, n_trials=2, out=io.StringIO())
-    trials = _study(path).get_trials()
+    trials = open_study(path).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
     retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == trial.number]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE

@@ -11,34 +11,13 @@ import pytest
 from fakes import FakeClock, FakeMetricsBackend, fake_stack, write_study
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
+from study_helpers import REQUIRED_ATTRS, open_study
 
 from dynamo_tune.cli.study_cmd import run_command
 from dynamo_tune.errors import SpecError
 from dynamo_tune.spec_file import load_spec
-from dynamo_tune.storage import open_storage, resolve_storage
 from dynamo_tune.study_run import RunStopped
-from dynamo_tune.trial_record import CORE_KEYS, recompute_score
-
-REQUIRED_ATTRS = (
-    *CORE_KEYS,
-    "client_ttft_p95_seconds",
-    "client_itl_p95_seconds",
-    "client_kve",
-    "kve_ceiling",
-    "requests_ok",
-    "requests_failed",
-    "window_start",
-    "window_end",
-    "frontend_args",
-    "errors",
-)
-
-
-def _study(path: Path) -> optuna.Study:
-    loaded = load_spec(path)
-    s = loaded.spec.study
-    target = resolve_storage(s.storage, s.name, loaded.base_dir)
-    return optuna.load_study(study_name=s.name, storage=open_storage(target))
+from dynamo_tune.trial_record import recompute_score
 
 
 def _states(study: optuna.Study) -> list[str]:
@@ -50,7 +29,7 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
     stack = fake_stack()
     out = io.StringIO()
     assert run_command(path, stack.services, out=out) == 0
-    study = _study(path)
+    study = open_study(path)
     trials = study.get_trials()
     assert _states(study) == ["COMPLETE"] * 4
     loaded = load_spec(path)
@@ -90,14 +69,14 @@ def test_resume_continues_to_a_total_of_n_trials(tmp_path: Path) -> None:
     run_command(path, fake_stack().services, out=io.StringIO())
     write_study(tmp_path, {"study.n_trials": 3})
     run_command(path, fake_stack().services, out=io.StringIO())
-    assert _states(_study(path)) == ["COMPLETE"] * 3
+    assert _states(open_study(path)) == ["COMPLETE"] * 3
     out = io.StringIO()
     stack = fake_stack()
     run_command(path, stack.services, out=out)
     assert "nothing to run" in out.getvalue()
     assert not stack.cluster.started
     run_command(path, fake_stack().services, n_trials=5, out=io.StringIO())
-    study = _study(path)
+    study = open_study(path)
     assert _states(study) == ["COMPLETE"] * 5
     assert sum(bool(t.user_attrs.get("baseline")) for t in study.get_trials()) == 1
     params = [tuple(sorted(t.params.items())) for t in study.get_trials()]
@@ -113,16 +92,16 @@ def test_changed_search_space_is_refused_unless_allowed(tmp_path: Path) -> None:
     )
     with pytest.raises(SpecError, match="different search_space"):
         run_command(path, fake_stack().services, out=io.StringIO())
-    assert _states(_study(path)) == ["COMPLETE"]
+    assert _states(open_study(path)) == ["COMPLETE"]
     run_command(path, fake_stack().services, allow_changed_space=True, out=io.StringIO())
-    assert _states(_study(path)) == ["COMPLETE"] * 2
+    assert _states(open_study(path)) == ["COMPLETE"] * 2
 
 
 def test_crash_is_fail_with_reason_and_the_run_goes_on(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3})
     stack = fake_stack(deployment={"fail_apply": {1}})
     run_command(path, stack.services, out=io.StringIO())
-    trials = _study(path).get_trials()
+    trials = open_study(path).get_trials()
     assert [t.state for t in trials] == [
         TrialState.COMPLETE,
         TrialState.FAIL,
@@ -137,7 +116,7 @@ def test_repeated_crashes_stop_the_run_and_stop_the_deployment(tmp_path: Path) -
     stack = fake_stack(workload={"fail": True})
     with pytest.raises(RunStopped, match="2 trials in a row failed; last: workload: Workload"):
         run_command(path, stack.services, out=io.StringIO())
-    assert _states(_study(path)) == ["FAIL", "FAIL"]
+    assert _states(open_study(path)) == ["FAIL", "FAIL"]
     assert stack.cluster.stopped
 
 
@@ -146,19 +125,19 @@ def test_ctrl_c_fails_the_current_trial_and_stops_the_deployment(tmp_path: Path)
     stack = fake_stack(deployment={"interrupt_apply": {1}})
     with pytest.raises(KeyboardInterrupt):
         run_command(path, stack.services, out=io.StringIO())
-    trials = _study(path).get_trials()
+    trials = open_study(path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
     assert "interrupted (Ctrl-C)" in trials[1].user_attrs["fail_reason"]
     assert stack.cluster.stopped
     run_command(path, fake_stack().services, out=io.StringIO())
-    assert _states(_study(path)).count("COMPLETE") == 3
+    assert _states(open_study(path)).count("COMPLETE") == 3
 
 
 def test_incomplete_metrics_complete_with_the_violation_recorded(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2})
     stack = fake_stack(metrics={"drop": ("itl_p95",)})
     run_command(path, stack.services, out=io.StringIO())
-    for t in _study(path).get_trials():
+    for t in open_study(path).get_trials():
         assert t.state == TrialState.COMPLETE
         assert t.value == 0.0
         assert t.constraints["metrics_complete"] == 1.0
@@ -192,7 +171,7 @@ def test_repeats_take_the_median_and_store_the_spread(tmp_path: Path) -> None:
     stack = fake_stack()
     stack.metrics = _NoisyMetrics(stack.cluster)
     run_command(path, stack.services, out=io.StringIO())
-    (trial,) = _study(path).get_trials()
+    (trial,) = open_study(path).get_trials()
     values = trial.user_attrs["repeat_values"]
     assert len(values) == 3 and len(set(values)) == 3
     assert trial.value == statistics.median(values)
@@ -201,7 +180,7 @@ def test_repeats_take_the_median_and_store_the_spread(tmp_path: Path) -> None:
         recompute_score(trial.user_attrs, load_spec(path).spec.objective)
     )
     assert [e for e, _ in stack.cluster.events].count("reset") == 2
-    assert len(get_all_artifact_meta(trial, storage=_study(path)._storage)) == 6
+    assert len(get_all_artifact_meta(trial, storage=open_study(path)._storage)) == 6
 
 
 def test_pareto_directions_store_several_values(tmp_path: Path) -> None:
@@ -217,7 +196,7 @@ def test_pareto_directions_store_several_values(tmp_path: Path) -> None:
         },
     )
     run_command(path, fake_stack().services, out=io.StringIO())
-    study = _study(path)
+    study = open_study(path)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     for t in study.get_trials():
         assert t.values == [t.user_attrs["kv_efficiency"], t.user_attrs["ttft_p95_seconds"]]
@@ -241,10 +220,12 @@ def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
             run_command(path, fake_stack().services, out=io.StringIO())
         return
     run_command(path, fake_stack().services, out=io.StringIO())
-    first = [t.params for t in _study(path).get_trials()]
+    first = [t.params for t in open_study(path).get_trials()]
     (tmp_path / "fake.db").unlink()
     run_command(path, fake_stack().services, out=io.StringIO())
-    assert [t.params for t in _study(path).get_trials()] == first, "seeded sampler not reproducible"
+    assert [t.params for t in open_study(path).get_trials()] == first, (
+        "seeded sampler not reproducible"
+    )
 
 
 def test_journal_storage_and_relative_paths(tmp_path: Path) -> None:
@@ -252,7 +233,7 @@ def test_journal_storage_and_relative_paths(tmp_path: Path) -> None:
     run_command(path, fake_stack().services, out=io.StringIO())
     assert (tmp_path / "runs" / "j.log").exists()
     assert (tmp_path / "runs" / "j.log.artifacts").is_dir()
-    assert _states(_study(path)) == ["COMPLETE"] * 2
+    assert _states(open_study(path)) == ["COMPLETE"] * 2
 
 
 def test_quiet_gap_waits_two_scrape_intervals(tmp_path: Path) -> None:

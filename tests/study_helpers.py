@@ -1,0 +1,71 @@
+"""Helpers shared by the study tests: open a study file's study, wait, stop a dashboard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from dynamo_tune.resume import RUNNER_ATTR
+from dynamo_tune.spec_file import load_spec
+from dynamo_tune.storage import open_storage, resolve_storage
+from dynamo_tune.trial_record import CORE_KEYS
+
+# User attrs every COMPLETE trial must carry (issue 5, "Every trial stored").
+REQUIRED_ATTRS = (
+    *CORE_KEYS,
+    "client_ttft_p95_seconds",
+    "client_itl_p95_seconds",
+    "client_kve",
+    "kve_ceiling",
+    "requests_ok",
+    "requests_failed",
+    "window_start",
+    "window_end",
+    "frontend_args",
+    "errors",
+)
+
+
+def open_study(path: Path) -> optuna.Study:
+    """The study a study file names, loaded from its storage."""
+    loaded = load_spec(path)
+    s = loaded.spec.study
+    target = resolve_storage(s.storage, s.name, loaded.base_dir)
+    return optuna.load_study(study_name=s.name, storage=open_storage(target))
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> None:
+    """Poll `predicate` until true; AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(poll_s)
+
+
+def running_trials(path: Path) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials a runner has claimed and given params ([] before the study exists)."""
+    try:
+        trials = open_study(path).get_trials(states=(TrialState.RUNNING,))
+    except KeyError:
+        return []
+    return [t for t in trials if RUNNER_ATTR in t.user_attrs and t.params]
+
+
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT the child's process group, SIGKILL it after 10 s; close its stdout."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
