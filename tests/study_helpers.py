@@ -69,3 +69,19 @@ def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+def sigkill_mid_trial(
+    proc: subprocess.Popen[bytes], path: Path, timeout_s: float
+) -> optuna.trial.FrozenTrial:
+    """Wait until the runner `proc` has a RUNNING trial, SIGKILL its group; the killed trial."""
+    try:
+        wait_for(lambda: bool(running_trials(path)), timeout_s=timeout_s)
+        (killed,) = running_trials(path)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return killed

@@ -21,7 +21,14 @@ import optuna
 import pytest
 from fakes import fake_stack, write_study
 from optuna.trial import TrialState
-from study_helpers import REQUIRED_ATTRS, open_study, running_trials, stop_process_group, wait_for
+from study_helpers import (
+    REQUIRED_ATTRS,
+    open_study,
+    running_trials,
+    sigkill_mid_trial,
+    stop_process_group,
+    wait_for,
+)
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.cli.study_cmd import run_command
@@ -120,14 +127,8 @@ def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        wait_for(lambda: bool(running_trials(path)), timeout_s=120)
-        (killed,) = running_trials(path)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        killed = sigkill_mid_trial(proc, path, timeout_s=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
         log.close()
     # the killed runner's stack dies with it (its children get SIGKILL when their parent dies)
     wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from fakes import fake_stack, write_study
 from optuna.trial import TrialState
-from study_helpers import open_study, running_trials, wait_for
+from study_helpers import open_study, running_trials, sigkill_mid_trial, wait_for
 
 from dynamo_tune.cli.study_cmd import run_command
 from dynamo_tune.resume import RETRY_OF_ATTR, RUNNER_ATTR, runner_identity
@@ -39,15 +39,7 @@ def _runner(path: Path, trial_seconds: float, capture: bool = True) -> subproces
 def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3})
     proc = _runner(path, trial_seconds=30.0, capture=False)
-    try:
-        wait_for(lambda: bool(running_trials(path)), timeout_s=60)
-        (killed,) = running_trials(path)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    killed = sigkill_mid_trial(proc, path, timeout_s=60)
     out = io.StringIO()
     run_command(path, fake_stack().services, out=out)
     assert f"trial #{killed.number} was left RUNNING by a killed run" in out.getvalue()
