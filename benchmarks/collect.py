@@ -34,7 +34,8 @@ from dynamo_tune.metrics.promql import window_delta_query
 from dynamo_tune.metrics.queries import METRIC_REGISTRY
 from dynamo_tune.net import LOOPBACK, free_port
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+"""The real /metrics captures: `../shared/reference` beside the repository (design.md §7)."""
 FILES = {
     "frontend": "dynamo-1.6.1-frontend-kv-router.metrics.txt",
     "worker-0": "dynamo-1.6.1-mocker-worker.metrics.txt",
@@ -180,11 +181,24 @@ async def bench(url: str, runs: int, label: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--reference", type=Path, default=REFERENCE)
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=REFERENCE,
+        metavar="PATH",
+        help="folder of the Dynamo 1.6.1 /metrics captures (default: %(default)s)",
+    )
     parser.add_argument(
         "--rtt-ms", type=float, default=0.0, help="also measure through a proxy adding this RTT"
     )
     args = parser.parse_args()
+    missing = sorted({f for f in FILES.values() if not (args.reference / f).is_file()})
+    if not args.reference.is_dir():
+        parser.exit(2, f"collect.py: error: no reference folder {args.reference} "
+                       "(pass --reference PATH)\n")  # fmt: skip
+    if missing:
+        parser.exit(2, f"collect.py: error: {args.reference} lacks {', '.join(missing)} "
+                       "(pass --reference PATH)\n")  # fmt: skip
     exporters = {
         name: GrowingExporter((args.reference / file).read_text()) for name, file in FILES.items()
     }

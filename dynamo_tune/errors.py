@@ -29,6 +29,19 @@ class WorkloadError(DynamoTuneError):
 
 
 class MetricsError(DynamoTuneError):
-    """Metrics could not be collected at all (e.g. Prometheus unreachable)."""
+    """A metrics source cannot serve a study or command at all (e.g. Prometheus does not answer
+    the check before the first trial). The collector itself never raises it for an unreachable
+    source: its result says so (`DynamoMetricsResult.reachable`)."""
 
     exit_code = 2
+
+
+class StorageError(DynamoTuneError):
+    """The study storage cannot be opened, read or written (names the URL or path, never a
+    password). Not user input in the study file's schema, so not exit 2."""
+
+    exit_code = 3
+
+
+class RunStopped(DynamoTuneError):
+    """A run gave up on its own: too many consecutive FAIL trials."""

@@ -15,9 +15,13 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from metrics_helpers import assert_unreachable
 
-from dynamo_tune.errors import MetricsError
-from dynamo_tune.metrics import METRIC_QUERIES, DynamoMetricsCollector, PrometheusBackend
+from dynamo_tune.metrics import (
+    METRIC_QUERIES,
+    DynamoMetricsCollector,
+    PrometheusBackend,
+)
 from dynamo_tune.metrics.config import DynamoMetricsConfig
 from dynamo_tune.metrics.promql import RESET_LABEL, window_delta_query
 from dynamo_tune.metrics.queries import METRIC_REGISTRY
@@ -172,10 +176,22 @@ async def test_a_failing_fallback_is_recorded_too(prom: FakePrometheus) -> None:
     ]
 
 
-async def test_prometheus_refusing_everything_raises(respx_mock: respx.MockRouter) -> None:
+async def test_prometheus_refusing_everything_is_an_unreachable_result(
+    respx_mock: respx.MockRouter,
+) -> None:
     respx_mock.get(url__startswith=URL).mock(side_effect=httpx.ConnectError("refused"))
-    with pytest.raises(MetricsError, match="unreachable"):
-        await DynamoMetricsCollector(config(ttft=True)).collect()
+    result = await DynamoMetricsCollector(config(ttft=True)).collect()
+    # ttft p50/p95/p99 + 5 context metrics, each an instant query and a range fallback
+    assert_unreachable(result, f"prometheus at {URL} is unreachable (16 requests unanswered)")
+    assert "cannot reach" in result.errors[0] and "refused" in result.errors[0]
+
+
+async def test_one_answer_is_enough_to_be_reachable(prom: FakePrometheus) -> None:
+    prom.instant[q("ttft_p95")] = httpx.ConnectError("refused")
+    prom.ranged[q("ttft_p95")] = httpx.ConnectError("refused")
+    result = await DynamoMetricsCollector(config(ttft=True)).collect()
+    assert result.reachable and result.ttft_p95 is None
+    assert [e.split(":")[0] for e in result.errors] == ["ttft_p95", "ttft_p95"]
 
 
 # --- exact-window mode ------------------------------------------------------------------
@@ -284,10 +300,83 @@ async def test_window_reset_tag_from_prometheus_is_reported(respx_mock: respx.Mo
     ]
 
 
-async def test_unreachable_targets_api_raises(respx_mock: respx.MockRouter) -> None:
+async def test_unreachable_targets_api_is_an_unreachable_result(
+    respx_mock: respx.MockRouter,
+) -> None:
     respx_mock.get(url__startswith=URL).mock(side_effect=httpx.ConnectError("refused"))
-    with pytest.raises(MetricsError, match="unreachable: cannot reach"):
-        await PrometheusBackend(URL).collect(time.time() - 60, time.time() - 1)
+    result = await PrometheusBackend(URL).collect(time.time() - 60, time.time() - 1)
+    assert_unreachable(
+        result, f"prometheus at {URL} is unreachable: cannot reach {URL}/api/v1/targets: refused"
+    )
+    assert result.backend == "prometheus" and result.mode == "window"
+
+
+def stops_after_the_wait(
+    respx_mock: respx.MockRouter, end: float, names: httpx.Response | Exception
+) -> list[str]:
+    """Targets and `up` answer (the end-of-window wait succeeds); then every window query
+    is refused. Returns the window queries asked."""
+    respx_mock.get(f"{URL}/api/v1/targets").mock(return_value=targets(end + 0.4))
+    respx_mock.get(f"{URL}/api/v1/label/__name__/values").mock(
+        side_effect=names if isinstance(names, Exception) else None,
+        return_value=None if isinstance(names, Exception) else names,
+    )
+    asked: list[str] = []
+
+    def instant(request: httpx.Request) -> httpx.Response:
+        query = request.url.params["query"]
+        if query.startswith("up["):
+            return matrix([(end - 0.6, "1"), (end + 0.4, "1")], labels={"instance": "x"})
+        asked.append(query)
+        raise httpx.ConnectError("refused")
+
+    respx_mock.get(f"{URL}/api/v1/query").mock(side_effect=instant)
+    return asked
+
+
+async def test_prometheus_stopping_mid_collection_is_an_unreachable_result(
+    respx_mock: respx.MockRouter,
+) -> None:
+    end = time.time() - 5
+    asked = stops_after_the_wait(respx_mock, end, httpx.ConnectError("refused"))
+    result = await PrometheusBackend(URL).collect(end - 60, end)
+    # names unavailable: every distinct series of the registry is asked, and refused
+    n = len(asked)
+    assert n == len({spec.series for spec in METRIC_REGISTRY}) and n > 20
+    assert_unreachable(
+        result, f"prometheus at {URL} stopped answering ({n} window queries unanswered)"
+    )
+    assert "cannot reach" in result.errors[0]
+    assert result.scrape_wait_seconds is not None and result.scrape_wait_seconds < 1
+
+
+async def test_prometheus_stopping_after_the_names_request_is_unreachable_too(
+    respx_mock: respx.MockRouter,
+) -> None:
+    end = time.time() - 5
+    present = ["dynamo_frontend_requests_total", "dynamo_frontend_output_tokens_total"]
+    names = httpx.Response(200, json={"status": "success", "data": present})
+    asked = stops_after_the_wait(respx_mock, end, names)
+    result = await PrometheusBackend(URL).collect(end - 60, end)
+    assert len(asked) == 2
+    assert_unreachable(result, "stopped answering (2 window queries unanswered)")
+
+
+async def test_some_window_queries_refused_is_reachable_with_errors(
+    respx_mock: respx.MockRouter,
+) -> None:
+    end = time.time() - 5
+    deltas: dict[str, Answer] = {
+        "dynamo_frontend_requests_total": vector(({"w": "a"}, "6")),
+        "dynamo_frontend_output_tokens_total": httpx.ConnectError("refused"),
+    }
+    window_routes(respx_mock, end, deltas)
+    result = await PrometheusBackend(URL).collect(end - 60, end)
+    assert result.reachable and result.requests_per_minute == pytest.approx(6.0)
+    assert result.token_throughput is None
+    assert result.errors == [
+        f"dynamo_frontend_output_tokens_total: cannot reach {URL}/api/v1/query: refused"
+    ]
 
 
 async def test_a_silent_prometheus_is_bounded_by_the_timeout() -> None:
@@ -303,9 +392,9 @@ async def test_a_silent_prometheus_is_bounded_by_the_timeout() -> None:
     server = await asyncio.start_server(never_answer, LOOPBACK, port)
     try:
         began = time.monotonic()
-        with pytest.raises(MetricsError, match="within the timeout"):
-            await PrometheusBackend(loopback_url(port), timeout_s=0.3).collect(1.0, 2.0)
+        result = await PrometheusBackend(loopback_url(port), timeout_s=0.3).collect(1.0, 2.0)
         assert time.monotonic() - began < 2.0
+        assert_unreachable(result, "is unreachable: no answer from", "within the timeout")
     finally:
         stop.set()
         server.close()

@@ -11,8 +11,6 @@ from fixtures.prometheus import TTFT_BUCKETS, DynamoExporter, wait_scraped_after
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.deploy.prometheus import PrometheusServer
-from dynamo_tune.metrics import histogram_quantile
-from dynamo_tune.metrics.histogram import cumulative_from_observations
 from dynamo_tune.net import free_port, loopback_url
 
 
@@ -51,6 +49,14 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
             "either --start/--end or --last",
         ),  # fmt: skip
         (("--prometheus-url", "http://127.0.0.1:9", "--kv-weight", "0.9"), "== 1 must hold"),
+        (
+            ("--prometheus-url", "http://127.0.0.1:9", "--ttft-target", "0"),
+            "--ttft-target: Input should be greater than 0",
+        ),
+        (
+            ("--prometheus-url", "http://127.0.0.1:9", "--itl-weight", "-0.2"),
+            "--itl-weight: Input should be greater than or equal to 0",
+        ),
         (("--scrape", "http://127.0.0.1:9/metrics", "--start", "1", "--end", "2"), "use --last"),
     ],
 )
@@ -65,10 +71,36 @@ def test_bad_arguments_exit_2_with_one_line(
 
 
 def test_unreachable_prometheus_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "--prometheus-url", loopback_url(free_port()), "--last", "1m")
+    url = loopback_url(free_port())  # a closed port
+    code, out, err = run(capsys, "--prometheus-url", url, "--last", "1m")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
-    assert "is unreachable" in err
+    assert f"prometheus at {url} is unreachable" in err and "Traceback" not in err
+
+
+def test_unreachable_scrape_endpoint_exits_2_before_waiting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = loopback_url(free_port(), "/metrics")  # a closed port
+    began = time.monotonic()
+    code, out, err = run(capsys, "--scrape", url, "--last", "1m")
+    assert time.monotonic() - began < 10  # not the minute of the window
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"dynamo-tune: error: no /metrics endpoint answered: {url}: "
+        "ConnectError: All connection attempts failed"
+    )
+
+
+def test_help_shows_the_score_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for flag, default in (("--kv-weight W", "0.4"), ("--ttft-weight W", "0.4"),
+                          ("--itl-weight W", "0.2"), ("--ttft-target S", "0.5"),
+                          ("--itl-target S", "0.05")):  # fmt: skip
+        assert flag in flat
+        assert f"(default {default})" in flat.rsplit(flag, 1)[1].split(" --", 1)[0], flag
 
 
 def _feed_window(prometheus: PrometheusServer, exporter: DynamoExporter) -> tuple[float, float]:
@@ -111,8 +143,10 @@ def test_json_output(
     )  # fmt: skip
     assert code == 0, err
     payload = json.loads(out)
-    ttfts = [0.03 + i * 0.01 for i in range(20)]
-    p95 = histogram_quantile(0.95, cumulative_from_observations(TTFT_BUCKETS, ttfts))
+    # TTFTs 0.03, 0.04 .. 0.22 s: 8 are <= 0.1 and all 20 <= 0.22 (Dynamo's buckets); rank
+    # 0.95 * 20 = 19 lies 11 of 12 into (0.1, 0.22]: 0.1 + 0.12 * 11 / 12 = 0.21
+    assert TTFT_BUCKETS[6:8] == (0.1, 0.22)
+    p95 = 0.21
     assert payload["core"]["ttft_p95_seconds"] == pytest.approx(p95)
     assert payload["kv_efficiency_source"] == "frontend"
     assert payload["result"]["errors"] == []

@@ -252,7 +252,10 @@ def test_targets_parse_with_nanosecond_times() -> None:
         ]
     }
     first, second = parse_targets(data)
-    assert first.last_scrape == pytest.approx(parse_timestamp("2026-11-27T21:00:00.123456Z"))
+    # 2026-11-27 is 56*365 + 14 leap days + 304 (Jan-Oct 2026) + 26 = 20784 days after 1970-01-01
+    days = 56 * 365 + 14 + 304 + 26
+    assert first.last_scrape == pytest.approx(days * 86400 + 21 * 3600 + 0.123456789, abs=1e-6)
+    assert parse_timestamp("1970-01-02T00:00:01.5Z") == pytest.approx(86401.5)
     assert first.interval_s == 1.0 and second.last_scrape is None
     assert pending([first, second], end=first.last_scrape - 1) == ["127.0.0.1:2"]
     assert scrape_interval([first, second], None) == 1.0

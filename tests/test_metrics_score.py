@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Literal
 
-from dynamo_tune.metrics import DynamoCoreMetrics, DynamoMetricsResult, optimization_score
+import pytest
+from pydantic import Field, ValidationError
+
+from dynamo_tune.metrics import (
+    DynamoCoreMetrics,
+    DynamoMetricsResult,
+    ScoreConfig,
+    optimization_score,
+    validate_weights,
+)
 
 
 def core(kve: float | None = 0.5, ttft: float | None = 0.25, itl: float | None = 0.025) -> (
@@ -65,10 +74,107 @@ def test_targets_are_validated() -> None:
         core().to_optimization_score(ttft_target_seconds=0)
 
 
-def test_pure_score_equals_the_method() -> None:
-    metrics = core(kve=0.3, ttft=0.9, itl=0.07)
+def test_pure_score_and_the_method_give_the_hand_computed_value() -> None:
     options = {"kv_weight": 0.5, "ttft_weight": 0.3, "itl_weight": 0.2}
-    assert metrics.to_optimization_score(**options) == optimization_score(0.3, 0.9, 0.07, **options)
+    # 0.5*0.3 + 0.3*(0.5/0.9) + 0.2*(0.05/0.07) = 0.15 + 1/6 + 1/7
+    expected = 0.15 + 1 / 6 + 1 / 7
+    assert optimization_score(0.3, 0.9, 0.07, **options) == pytest.approx(expected)
+    assert core(kve=0.3, ttft=0.9, itl=0.07).to_optimization_score(**options) == (
+        pytest.approx(expected)
+    )
+
+
+def test_defaults_are_0_4_0_4_0_2_and_targets_half_second_and_50_ms() -> None:
+    # kve 0.5, ttft 1.0 s (target 0.5 -> 0.5), itl 0.1 s (target 0.05 -> 0.5)
+    expected = 0.4 * 0.5 + 0.4 * 0.5 + 0.2 * 0.5
+    assert optimization_score(0.5, 1.0, 0.1) == pytest.approx(expected)
+    assert core(kve=0.5, ttft=1.0, itl=0.1).to_optimization_score() == pytest.approx(expected)
+    assert ScoreConfig().score_kwargs() == {
+        "kv_weight": 0.4,
+        "ttft_weight": 0.4,
+        "itl_weight": 0.2,
+        "ttft_target_seconds": 0.5,
+        "itl_target_seconds": 0.05,
+    }
+
+
+def test_a_score_config_is_the_keyword_arguments_of_the_score() -> None:
+    config = ScoreConfig(kv_weight=0.2, ttft_weight=0.2, itl_weight=0.6, itl_target_seconds=0.2)
+    # kve 0.5; ttft 0.25 s is under its 0.5 s target -> 1; itl 0.4 s vs 0.2 s target -> 0.5
+    expected = 0.2 * 0.5 + 0.2 * 1.0 + 0.6 * 0.5
+    assert core(kve=0.5, ttft=0.25, itl=0.4).to_optimization_score(
+        **config.score_kwargs()
+    ) == pytest.approx(expected)
+    with pytest.raises(ValidationError, match="frozen"):
+        config.kv_weight = 0.3
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"kv_weight": -0.2, "ttft_weight": 1.0}, "kv_weight", "greater than or equal to 0"),
+        ({"itl_weight": 1.5}, "itl_weight", "less than or equal to 1"),
+        ({"itl_weight": float("nan")}, "itl_weight", "finite"),
+        ({"ttft_target_seconds": 0}, "ttft_target_seconds", "greater than 0"),
+        ({"itl_target_seconds": float("inf")}, "itl_target_seconds", "finite"),
+        ({"kv_wieght": 0.4}, "kv_wieght", "Extra inputs are not permitted"),
+    ],
+)
+def test_score_config_errors_name_the_field(
+    fields: dict[str, float], field: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ScoreConfig.model_validate(fields)
+    errors = caught.value.errors()
+    assert [e["loc"] for e in errors] == [(field,)]
+    assert message in errors[0]["msg"]
+
+
+def test_score_config_weight_sum_rule_is_validate_weights_rule() -> None:
+    with pytest.raises(ValidationError) as caught:
+        ScoreConfig(kv_weight=0.5)  # 0.5 + 0.4 + 0.2 = 1.1
+    with pytest.raises(ValueError) as plain:
+        validate_weights(0.5, 0.4, 0.2)
+    message = caught.value.errors()[0]["msg"]
+    assert message == f"Value error, {plain.value}"
+    assert "`kv_weight + ttft_weight + itl_weight == 1` must hold" in message
+    assert "sum=1.1" in message
+    # within the 1e-6 tolerance
+    assert ScoreConfig(kv_weight=0.4 + 5e-7).kv_weight == pytest.approx(0.4000005)
+
+
+class _Objective(ScoreConfig):
+    """What a study's objective section adds to the score options (as study/schema.py)."""
+
+    repeats: int = Field(default=1, ge=1, le=15)
+    constraints: list[str] = Field(default_factory=list)
+    directions: list[dict[Literal["maximize", "minimize"], str]] | None = None
+
+
+def test_score_config_can_be_subclassed_with_more_fields() -> None:
+    objective = _Objective.model_validate(
+        {"kv_weight": 0.6, "ttft_weight": 0.2, "itl_weight": 0.2, "repeats": 3,
+         "directions": [{"maximize": "kv_efficiency"}]}
+    )  # fmt: skip
+    assert objective.repeats == 3 and objective.directions == [{"maximize": "kv_efficiency"}]
+    assert objective.score_kwargs() == {
+        "kv_weight": 0.6,
+        "ttft_weight": 0.2,
+        "itl_weight": 0.2,
+        "ttft_target_seconds": 0.5,
+        "itl_target_seconds": 0.05,
+    }
+    for fields, loc in (
+        ({"repeats": 0}, ("repeats",)),
+        ({"ttft_weight": -1}, ("ttft_weight",)),
+        ({"repeat": 2}, ("repeat",)),  # a typo is an error, not ignored
+        ({"directions": [{"up": "score"}]}, ("directions", 0, "up", "[key]")),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            _Objective.model_validate(fields)
+        assert [e["loc"] for e in caught.value.errors()] == [loc], fields
+    with pytest.raises(ValidationError, match="kv_weight \\+ ttft_weight \\+ itl_weight == 1"):
+        _Objective(kv_weight=0.1, repeats=2)
 
 
 def test_kve_source_chain_order_and_recorded_source() -> None:

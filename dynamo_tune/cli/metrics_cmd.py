@@ -2,7 +2,8 @@
 
 Does I/O: queries Prometheus (`--prometheus-url`) or scrapes `/metrics` endpoints
 (`--scrape`, which measures from now on: `--last D` snapshots, waits D, snapshots again).
-Bad arguments and an unreachable Prometheus exit 2 with one line on stderr.
+Bad arguments and an unreachable metrics source (`result.reachable` False) exit 2 with one
+line on stderr.
 """
 
 from __future__ import annotations
@@ -14,18 +15,29 @@ import sys
 import time
 from typing import Any, NoReturn
 
-from dynamo_tune.errors import SpecError
+from pydantic import ValidationError
+
+from dynamo_tune.errors import MetricsError, SpecError
 from dynamo_tune.metrics import (
     METRIC_REGISTRY,
     DynamoMetricsResult,
     PrometheusBackend,
+    ScoreConfig,
     ScrapeBackend,
 )
 from dynamo_tune.metrics.config import validate_http_url
 from dynamo_tune.metrics.durations import parse_duration
-from dynamo_tune.metrics.score import validate_targets, validate_weights
+from dynamo_tune.metrics.score import DEFAULT_SCORE
 
 DEFAULT_LAST = "5m"
+SCORE_FLAGS = {
+    "kv_weight": "--kv-weight",
+    "ttft_weight": "--ttft-weight",
+    "itl_weight": "--itl-weight",
+    "ttft_target_seconds": "--ttft-target",
+    "itl_target_seconds": "--itl-target",
+}
+"""`ScoreConfig` field -> flag (defaults and rules come from `ScoreConfig`)."""
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -45,11 +57,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--last", metavar="DURATION", help=f"window = the last D (e.g. 30s, 5m; "
                         f"default {DEFAULT_LAST})")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="HTTP timeout")
-    parser.add_argument("--kv-weight", type=float, default=0.4)
-    parser.add_argument("--ttft-weight", type=float, default=0.4)
-    parser.add_argument("--itl-weight", type=float, default=0.2)
-    parser.add_argument("--ttft-target", type=float, default=0.5, metavar="S")
-    parser.add_argument("--itl-target", type=float, default=0.05, metavar="S")
+    for field, flag in SCORE_FLAGS.items():
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=float,
+            default=getattr(DEFAULT_SCORE, field),
+            metavar="S" if field.endswith("_seconds") else "W",
+            help=f"{ScoreConfig.model_fields[field].description} (default %(default)s)",
+        )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
     parser.error = _one_line_error
@@ -79,22 +95,17 @@ def window_from_args(args: argparse.Namespace, now: float) -> tuple[float, float
     return now - seconds, now
 
 
-def _score_options(args: argparse.Namespace) -> dict[str, float]:
-    options = {
-        "kv_weight": args.kv_weight,
-        "ttft_weight": args.ttft_weight,
-        "itl_weight": args.itl_weight,
-        "ttft_target_seconds": args.ttft_target,
-        "itl_target_seconds": args.itl_target,
-    }
+def score_config(args: argparse.Namespace) -> ScoreConfig:
+    """The `ScoreConfig` of the flags; SpecError naming the flag(s) if invalid."""
     try:
-        validate_weights(args.kv_weight, args.ttft_weight, args.itl_weight)
-        validate_targets(args.ttft_target, args.itl_target)
-    except ValueError as exc:
-        raise SpecError(str(exc)) from exc
-    if not args.timeout > 0:
-        raise SpecError(f"--timeout must be > 0, but got {args.timeout}")
-    return options
+        return ScoreConfig.model_validate({field: getattr(args, field) for field in SCORE_FLAGS})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{SCORE_FLAGS[field]}: {message}" if field else message)
+        raise SpecError("; ".join(problems)) from exc
 
 
 async def _collect(args: argparse.Namespace) -> DynamoMetricsResult:
@@ -104,6 +115,8 @@ async def _collect(args: argparse.Namespace) -> DynamoMetricsResult:
         seconds = parse_duration(args.last or DEFAULT_LAST)
         scrape = ScrapeBackend(args.scrape, timeout_s=args.timeout)
         await scrape.mark_start()
+        if (reason := scrape.unreachable_at_start) is not None:
+            raise MetricsError(reason)  # before waiting for a window that cannot be read
         start = time.time()
         await asyncio.sleep(seconds)
         return await scrape.collect(start, time.time())
@@ -127,11 +140,15 @@ def _check_urls(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect, print, exit 0 (also when incomplete: the output says what is missing)."""
-    options = _score_options(args)
+    options = score_config(args).score_kwargs()
+    if not args.timeout > 0:
+        raise SpecError(f"--timeout must be > 0, but got {args.timeout}")
     _check_urls(args)
     if args.prometheus_url:
         window_from_args(args, time.time())  # argument errors before any network wait
     result = asyncio.run(_collect(args))
+    if not result.reachable:
+        raise MetricsError(" ".join(result.errors[0].split()))  # one line
     core = result.get_core_metrics()
     score = core.to_optimization_score(**options)
     if args.json:

@@ -3,7 +3,8 @@
 Public names (import from here): the seed's `METRIC_QUERIES`, `DynamoMetricsConfig`,
 `DynamoMetricsResult`, `DynamoCoreMetrics`, `DynamoMetricsCollector`,
 `collect_dynamo_metrics`, `collect_core_metrics`; the two `MetricsBackend`s
-(`PrometheusBackend`, `ScrapeBackend`); the pure score `optimization_score`.
+(`PrometheusBackend`, `ScrapeBackend`); the pure score `optimization_score` and its
+weights and targets, `ScoreConfig`.
 """
 
 from dynamo_tune.metrics.backend import MetricsBackend
@@ -18,7 +19,7 @@ from dynamo_tune.metrics.kve import KVE_SOURCES, KveSource
 from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
 from dynamo_tune.metrics.prometheus import PrometheusBackend
 from dynamo_tune.metrics.queries import METRIC_QUERIES, METRIC_REGISTRY, MetricSpec
-from dynamo_tune.metrics.score import optimization_score, validate_weights
+from dynamo_tune.metrics.score import ScoreConfig, optimization_score, validate_weights
 from dynamo_tune.metrics.scrape import ScrapeBackend
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "MetricSpec",
     "MetricsBackend",
     "PrometheusBackend",
+    "ScoreConfig",
     "ScrapeBackend",
     "collect_core_metrics",
     "collect_dynamo_metrics",

@@ -15,10 +15,21 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class MetricsBackend(Protocol):
-    """Prometheus or scrape; both return the same result type and field names."""
+    """Prometheus or scrape; both return the same result type and field names.
+
+    Failure contract (the seed's "None if no data or error"), shared by every backend and
+    by `DynamoMetricsCollector.collect()`:
+
+    - a failing query or endpoint leaves its metrics None and is listed in `result.errors`;
+    - a source that cannot be read at all (refused, timed out, stopped answering) is not an
+      exception either: `collect` returns a result with `reachable=False`, every metric None
+      and the reason in `errors` (`mark_start` only records what it saw);
+    - `MetricsError` / `ValueError` are raised only for misuse: a bad URL or argument at
+      construction, `end <= start`, `collect()` before `mark_start()`.
+    """
 
     async def mark_start(self) -> None:
         """Called right before the measured workload starts."""
 
     async def collect(self, start: float, end: float) -> DynamoMetricsResult:
-        """Metrics of exactly the window `[start, end]`; per-query errors in `result.errors`."""
+        """Metrics of exactly the window `[start, end]` (see the failure contract above)."""

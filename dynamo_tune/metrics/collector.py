@@ -4,7 +4,9 @@ With both workflow timestamps in the config, `collect()` is the exact-window col
 of `PrometheusBackend`. Otherwise it runs the seed's `{range}` queries (concurrently, one
 client, bounded), each an instant query with a range fallback (see `rangemode.py`); an
 HTTP error on one query is listed in `errors` and neither stops the others nor skips its
-fallback. A Prometheus that answers no request at all raises `MetricsError`.
+fallback. Failures in both modes follow the `MetricsBackend` contract (`backend.py`; the
+seed's "None if no data or error"): a Prometheus that answers no request gives
+`reachable=False`, never an exception.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import logging
 import time
 
-from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics.config import DynamoMetricsConfig
 from dynamo_tune.metrics.edges import range_step_s
 from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
@@ -39,7 +40,10 @@ class DynamoMetricsCollector:
         return {key: METRIC_QUERIES[key] for key in self.config.enabled_keys()}
 
     async def collect(self) -> DynamoMetricsResult:
-        """Every enabled metric: exact window if both timestamps are set, else range mode."""
+        """Every enabled metric: exact window if both timestamps are set, else range mode.
+
+        Never raises for an unreachable Prometheus: see `result.reachable`.
+        """
         config = self.config
         start, end = config.workflow_start_timestamp, config.workflow_end_timestamp
         if start is not None and end is not None:
@@ -60,21 +64,24 @@ class DynamoMetricsCollector:
         async with new_client(config.timeout_s) as client:
             api = PrometheusAPI(client, config.prometheus_url, config.concurrency)
             outcomes = await asyncio.gather(*(self._one(api, spec, now) for spec in specs))
-        if specs and api.answered == 0:
-            first = next((err for _, errs in outcomes for err in errs), "no answer")
-            raise MetricsError(f"prometheus at {config.prometheus_url} is unreachable: {first}")
-        values = {spec.key: value for spec, (value, _) in zip(specs, outcomes, strict=True)}
+        meta = {
+            "collection_timestamp": now,
+            "prometheus_url": config.prometheus_url,
+            "backend": "prometheus",
+            "mode": "range",
+            "window_start": config.workflow_start_timestamp,
+        }
         errors = [err for _, errs in outcomes for err in errs]
+        if specs and api.answered == 0:
+            reason = (
+                f"prometheus at {config.prometheus_url} is unreachable "
+                f"({len(errors)} requests unanswered): {errors[0]}"
+            )
+            logger.warning("%s", reason)
+            return DynamoMetricsResult.unreachable(reason, **meta)
+        values = {spec.key: value for spec, (value, _) in zip(specs, outcomes, strict=True)}
         logger.info("collected %d metrics, %d errors", len(values), len(errors))
-        return DynamoMetricsResult.from_values(
-            values,
-            collection_timestamp=now,
-            prometheus_url=config.prometheus_url,
-            backend="prometheus",
-            mode="range",
-            window_start=config.workflow_start_timestamp,
-            errors=errors,
-        )
+        return DynamoMetricsResult.from_values(values, errors=errors, **meta)
 
     async def _one(
         self, api: PrometheusAPI, spec: MetricSpec, now: float

@@ -2,6 +2,7 @@
 
 Every metric is optional (None = no data: the component is absent, the window held no
 traffic, or its query failed — failures are listed in `errors`). A genuine 0 is a value.
+`reachable` is False when the metrics source could not be read at all (see `backend.py`).
 In window mode, `*_rate` fields are per-second averages over the window, quantiles describe
 every observation made inside it, and gauges are the window's max or mean (see `queries.py`).
 """
@@ -9,12 +10,18 @@ every observation made inside it, and gauges are the window's max or mean (see `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dynamo_tune.metrics.kve import KveSource, resolve_kve, token_ratio
-from dynamo_tune.metrics.score import optimization_score, validate_targets, validate_weights
+from dynamo_tune.metrics.queries import METRIC_SPECS
+from dynamo_tune.metrics.score import (
+    DEFAULT_SCORE,
+    optimization_score,
+    validate_targets,
+    validate_weights,
+)
 
 _Opt = float | None
 
@@ -73,14 +80,15 @@ class DynamoCoreMetrics(BaseModel):
 
     def to_optimization_score(
         self,
-        kv_weight: float = 0.4,
-        ttft_weight: float = 0.4,
-        itl_weight: float = 0.2,
-        ttft_target_seconds: float = 0.5,
-        itl_target_seconds: float = 0.05,
+        kv_weight: float = DEFAULT_SCORE.kv_weight,
+        ttft_weight: float = DEFAULT_SCORE.ttft_weight,
+        itl_weight: float = DEFAULT_SCORE.itl_weight,
+        ttft_target_seconds: float = DEFAULT_SCORE.ttft_target_seconds,
+        itl_target_seconds: float = DEFAULT_SCORE.itl_target_seconds,
     ) -> float | None:
         """`score.optimization_score` of these metrics, or None unless `is_complete()`.
 
+        Defaults: `score.ScoreConfig`'s (a config passes as `**config.score_kwargs()`).
         Weights and targets are validated (ValueError naming them) even when incomplete.
         """
         validate_weights(kv_weight, ttft_weight, itl_weight)
@@ -170,12 +178,40 @@ class DynamoMetricsResult(BaseModel):
     scrape_wait_seconds: _Opt = Field(
         default=None, description="Time spent waiting for the first scrape past the window end"
     )
+    reachable: bool = Field(
+        default=True,
+        description=(
+            "False: the metrics source could not be read (Prometheus answered no request or "
+            "stopped answering; no /metrics endpoint answered both the start and the end "
+            "snapshot); every metric is None and `errors` says why"
+        ),
+    )
     errors: list[str] = Field(default_factory=list, description="Per-query errors")
+
+    @model_validator(mode="after")
+    def _unreachable_has_no_values(self) -> Self:
+        if not self.reachable:
+            values = {k: v for k, v in self.metric_values().items() if v is not None}
+            if values or not self.errors:
+                raise ValueError(
+                    "`reachable=False` needs every metric None and a reason in `errors`, "
+                    f"but got values {values} and errors {self.errors}"
+                )
+        return self
 
     @classmethod
     def from_values(cls, values: Mapping[str, float | None], **meta: Any) -> DynamoMetricsResult:
         """A validated result from {metric key: value} plus metadata fields."""
         return cls.model_validate({**values, **meta})
+
+    @classmethod
+    def unreachable(cls, reason: str, **meta: Any) -> DynamoMetricsResult:
+        """The result of a source that could not be read: no values, `reason` in `errors`."""
+        return cls.model_validate({**meta, "reachable": False, "errors": [reason]})
+
+    def metric_values(self) -> dict[str, float | None]:
+        """{metric key: value} of every metric of the registry (`queries.METRIC_SPECS`)."""
+        return {key: getattr(self, key) for key in METRIC_SPECS}
 
     def compute_kv_efficiency(self) -> float | None:
         """The seed's KVE: Thompson cached / prompt tokens, or None without both (or prompt 0)."""

@@ -3,8 +3,9 @@
 `collect(start, end)` waits for the first scrape of every target past `end` (reported as
 `scrape_wait_seconds`), fetches per-series raw window differences and gauge statistics
 with the `@` modifier (`promql.py`) concurrently over one client, and computes the values
-with the pure code shared with the scrape backend (`window.py`). An unreachable Prometheus
-raises `MetricsError`; a failing query is listed in `result.errors` and leaves its metric None.
+with the pure code shared with the scrape backend (`window.py`). Failures follow the
+`MetricsBackend` contract (`backend.py`): a Prometheus that answers nothing, or stops
+answering before the window's queries, gives `reachable=False`, never an exception.
 """
 
 from __future__ import annotations
@@ -79,38 +80,55 @@ class PrometheusBackend:
         """Metrics of exactly `[start, end]` (unix seconds)."""
         if not end > start:
             raise MetricsError(f"window end must be after its start, but got {start=}, {end=}")
+        meta = {
+            "prometheus_url": self.prometheus_url,
+            "backend": "prometheus",
+            "mode": "window",
+            "window_start": start,
+            "window_end": end,
+        }
         async with new_client(self.timeout_s) as client:
             api = PrometheusAPI(client, self.prometheus_url, self.concurrency)
-            wait = await self.wait_for_scrape(api, end)
-            answered = api.answered
-            data, errors = await fetch_window(api, self.specs, start, wait.t1, wait.interval_s)
-        if errors and api.answered == answered:
-            raise MetricsError(
-                f"prometheus at {self.prometheus_url} stopped answering: {errors[0]}"
+            try:
+                wait = await self.wait_for_scrape(api, end)
+            except QueryFailed as exc:  # no HTTP answer (the only kind raised here)
+                state = "stopped answering" if api.answered else "is unreachable"
+                reason = f"prometheus at {self.prometheus_url} {state}: {exc}"
+                return DynamoMetricsResult.unreachable(
+                    reason, collection_timestamp=time.time(), **meta
+                )
+            data, errors, unanswered = await fetch_window(
+                api, self.specs, start, wait.t1, wait.interval_s
+            )
+        if unanswered:
+            reason = (
+                f"prometheus at {self.prometheus_url} stopped answering "
+                f"({len(errors)} window queries unanswered): {errors[0]}"
+            )
+            return DynamoMetricsResult.unreachable(
+                reason, collection_timestamp=time.time(), scrape_wait_seconds=wait.waited_s, **meta
             )
         values, reset_errors = evaluate_window(self.specs, data, end - start)
         return DynamoMetricsResult.from_values(
             values,
             collection_timestamp=time.time(),
-            prometheus_url=self.prometheus_url,
-            backend="prometheus",
-            mode="window",
-            window_start=start,
-            window_end=end,
             scrape_wait_seconds=wait.waited_s,
             errors=([wait.error] if wait.error else []) + errors + reset_errors,
+            **meta,
         )
 
     async def wait_for_scrape(self, api: PrometheusAPI, end: float) -> ScrapeWait:
-        """Wait (bounded) until every target was scraped after `end`; pin `t1` (`edges.py`)."""
+        """Wait (bounded) until every target was scraped after `end`; pin `t1` (`edges.py`).
+
+        Raises `QueryFailed` (with `unreachable=True`) only when the targets API gives no
+        HTTP answer; any other problem is reported in `ScrapeWait.error`.
+        """
         began = time.monotonic()
         try:
             targets = await self._await_targets(api, end, began)
         except QueryFailed as exc:
             if exc.unreachable:
-                raise MetricsError(
-                    f"prometheus at {self.prometheus_url} is unreachable: {exc}"
-                ) from exc
+                raise
             # No targets API (a Prometheus-compatible store): sleep one interval + margin.
             interval = edges.scrape_interval([], self.scrape_interval_s)
             await asyncio.sleep(max(0.0, end + 1.2 * interval - time.time()))
@@ -185,8 +203,9 @@ def split_resets(vector: SeriesVector) -> tuple[SeriesVector, set[frozenset[tupl
 
 async def fetch_window(
     api: PrometheusAPI, specs: Sequence[MetricSpec], t0: float, t1: float, interval_s: float
-) -> tuple[WindowData, list[str]]:
-    """Concurrently fetch what `specs` need over `(t0, t1]`: (data, per-query errors).
+) -> tuple[WindowData, list[str], bool]:
+    """Concurrently fetch what `specs` need over `(t0, t1]`: (data, per-query errors,
+    unanswered), `unanswered` True when queries were asked and none got an HTTP answer.
 
     Metrics without any sample in the range (absent components: Thompson, SGLang, ...) are
     found with one label-values request and not queried (no data); if that request fails,
@@ -217,4 +236,7 @@ async def fetch_window(
             raise answer
         else:
             data.gauges[spec.key] = answer
-    return data, errors
+    unanswered = bool(answers) and all(
+        isinstance(a, QueryFailed) and a.unreachable for a in answers
+    )
+    return data, errors, unanswered

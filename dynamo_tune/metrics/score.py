@@ -6,11 +6,17 @@
     score      = kv_w * kv_score + ttft_w * ttft_score + itl_w * itl_score
 
 Weights must each be >= 0 and sum to 1 (within 1e-6); targets must be > 0 (seconds).
+`ScoreConfig` is the one home of the weights, the targets and their defaults; the keyword
+defaults of `optimization_score`, `DynamoCoreMetrics.to_optimization_score` and the
+`dynamo-tune metrics` flags are read from `DEFAULT_SCORE`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 WEIGHT_SUM_TOLERANCE = 1e-6
 MIN_LATENCY_SECONDS = 0.001
@@ -40,6 +46,41 @@ def validate_targets(ttft_target_seconds: float, itl_target_seconds: float) -> N
             raise ValueError(f"`{name} > 0` must hold, but got {name}={value}")
 
 
+Weight = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+TargetSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class ScoreConfig(BaseModel):
+    """Weights and latency targets of the score; field names = `to_optimization_score`'s
+    keyword arguments. Subclass it to add options (a study's objective does)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kv_weight: Weight = Field(default=0.4, description="Weight of clamp(KVE, 0, 1)")
+    ttft_weight: Weight = Field(default=0.4, description="Weight of the TTFT p95 score")
+    itl_weight: Weight = Field(default=0.2, description="Weight of the ITL p95 score")
+    ttft_target_seconds: TargetSeconds = Field(
+        default=0.5, description="TTFT p95 (s) at or below which the TTFT score is 1"
+    )
+    itl_target_seconds: TargetSeconds = Field(
+        default=0.05, description="ITL p95 (s) at or below which the ITL score is 1"
+    )
+
+    @model_validator(mode="after")
+    def _check_weight_sum(self) -> Self:
+        validate_weights(self.kv_weight, self.ttft_weight, self.itl_weight)
+        return self
+
+    def score_kwargs(self) -> dict[str, float]:
+        """Keyword arguments of `optimization_score` / `to_optimization_score` (subclass
+        fields left out)."""
+        return {name: getattr(self, name) for name in ScoreConfig.model_fields}
+
+
+DEFAULT_SCORE = ScoreConfig()
+"""The default weights (0.4 / 0.4 / 0.2) and targets (0.5 s / 0.05 s)."""
+
+
 def latency_score(target_seconds: float, p95_seconds: float) -> float:
     """`min(1, target / max(p95, 0.001))`: 1 at or below target, target/actual above it."""
     return min(1.0, target_seconds / max(p95_seconds, MIN_LATENCY_SECONDS))
@@ -50,11 +91,11 @@ def optimization_score(
     ttft_p95_seconds: float,
     itl_p95_seconds: float,
     *,
-    kv_weight: float = 0.4,
-    ttft_weight: float = 0.4,
-    itl_weight: float = 0.2,
-    ttft_target_seconds: float = 0.5,
-    itl_target_seconds: float = 0.05,
+    kv_weight: float = DEFAULT_SCORE.kv_weight,
+    ttft_weight: float = DEFAULT_SCORE.ttft_weight,
+    itl_weight: float = DEFAULT_SCORE.itl_weight,
+    ttft_target_seconds: float = DEFAULT_SCORE.ttft_target_seconds,
+    itl_target_seconds: float = DEFAULT_SCORE.itl_target_seconds,
 ) -> float:
     """The combined score (higher is better, in [0, 1]) of the three core metrics."""
     validate_weights(kv_weight, ttft_weight, itl_weight)

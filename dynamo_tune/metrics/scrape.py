@@ -6,6 +6,8 @@ every `sample_interval_s` in the background, for gauges and counter resets), and
 or before `start` (as Prometheus's `x @ start`) go through the same pure code as the
 Prometheus backend (`snapshots.py`, `window.py`), so both give the same result.
 `mark_start()` and `collect()` must run in the same event loop (one trial, one `asyncio.run`).
+Failures follow the `MetricsBackend` contract (`backend.py`): when no endpoint answered both
+a snapshot at or before `start` and the one at the end, `collect` gives `reachable=False`.
 """
 
 from __future__ import annotations
@@ -76,15 +78,24 @@ class ScrapeBackend:
         return asked, snapshots, errors
 
     async def mark_start(self) -> None:
-        """Snapshot every endpoint now and start sampling them in the background."""
+        """Snapshot every endpoint now and start sampling them in the background.
+
+        Endpoints that do not answer are recorded, not raised (see `unreachable_at_start`).
+        """
         await self._stop_sampler()
         async with new_client(self.timeout_s) as client:
             asked, start, self._start_errors = await self._snapshot(client)
-        if not start:
-            raise MetricsError(f"no /metrics endpoint answered: {'; '.join(self._start_errors)}")
         self._timeline = [(asked, start)]
         if self.sample_interval_s is not None:
             self._sampler = asyncio.create_task(self._sample(self.sample_interval_s))
+
+    @property
+    def unreachable_at_start(self) -> str | None:
+        """Why no endpoint answered the `mark_start()` snapshot; None if one did (or before
+        `mark_start()`). Lets a caller stop before a workload whose window cannot be read."""
+        if not self._timeline or self._timeline[0][1]:
+            return None
+        return f"no /metrics endpoint answered: {'; '.join(self._start_errors)}"
 
     async def _sample(self, every_s: float) -> None:
         async with new_client(self.timeout_s) as client:
@@ -113,21 +124,22 @@ class ScrapeBackend:
         await self._stop_sampler()
         async with new_client(self.timeout_s) as client:
             asked, finish, errors = await self._snapshot(client)
-        if not finish:
-            raise MetricsError(f"no /metrics endpoint answered: {'; '.join(errors)}")
         timeline, self._timeline = [*self._timeline, (asked, finish)], []
         timeline = timeline[last_at_or_before([t for t, _ in timeline], start) :]
         both = [url for url in self.metrics_urls if url in timeline[0][1] and url in finish]
+        errors = [f"start snapshot: {e}" for e in self._start_errors] + errors
+        meta = {"backend": "scrape", "mode": "window", "window_start": start, "window_end": end}
+        if not both:
+            detail = "; ".join(errors) or "the last sample at or before the start got no answer"
+            reason = f"no /metrics endpoint answered both at the window start and end: {detail}"
+            return DynamoMetricsResult.unreachable(reason, collection_timestamp=time.time(), **meta)
         samples = [merge([s[url] for url in both if url in s]) for _, s in timeline]
         data = window_from_snapshots(self.specs, samples)
         values, reset_errors = evaluate_window(self.specs, data, end - start)
         return DynamoMetricsResult.from_values(
             values,
             collection_timestamp=time.time(),
-            backend="scrape",
-            mode="window",
-            window_start=start,
-            window_end=end,
             scrape_wait_seconds=0.0,
-            errors=[f"start snapshot: {e}" for e in self._start_errors] + errors + reset_errors,
+            errors=errors + reset_errors,
+            **meta,
         )
