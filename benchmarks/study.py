@@ -21,13 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import optuna  # noqa: E402
 from fakes import fake_stack, write_study  # noqa: E402
 
-from dynamo_tune.cli.study_cmd import run_command  # noqa: E402
+from dynamo_tune.study import run_study_file  # noqa: E402
 
 
 def per_trial_seconds(storage: str, trials: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_study(Path(tmp), {"study.n_trials": trials, "study.storage": storage})
-        run_command(path, fake_stack(workload_seconds=0.0).services, out=io.StringIO())
+        run_study_file(path, fake_stack(workload_seconds=0.0).services, out=io.StringIO())
         backend = storage.replace("sqlite:///", f"sqlite:///{tmp}/")
         if storage.startswith("journal:"):
             from optuna.storages.journal import JournalFileBackend, JournalStorage

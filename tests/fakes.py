@@ -20,11 +20,11 @@ from typing import Any
 
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
 from dynamo_tune.deploy.router import RouterConfig
-from dynamo_tune.errors import DeploymentError, MetricsError, WorkloadError
+from dynamo_tune.errors import DeploymentError, WorkloadError
 from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.objective import TrialServices
-from dynamo_tune.space import Candidate
-from dynamo_tune.study import StudyHandle
+from dynamo_tune.study.objective import TrialServices
+from dynamo_tune.study.opening import StudyHandle
+from dynamo_tune.study.space import Candidate
 from dynamo_tune.workload.hints import PrefixHints
 from dynamo_tune.workload.report import WorkloadReport
 
@@ -201,8 +201,15 @@ class FakeMetricsBackend:
         self.cluster.log("mark_start")
 
     async def collect(self, start: float, end: float) -> DynamoMetricsResult:
-        if self.unreachable:
-            raise MetricsError("Prometheus at http://127.0.0.1:10 is unreachable")
+        if self.unreachable:  # the seed contract: no exception, every metric None, a reason
+            return DynamoMetricsResult(
+                reachable=False,
+                errors=["prometheus at http://127.0.0.1:10 is unreachable: connection refused"],
+                backend="prometheus",
+                mode="window",
+                window_start=start,
+                window_end=end,
+            )
         self.windows.append((start, end))
         self.cluster.log("collect")
         assert self.cluster.router is not None and self.cluster.hints is not None
@@ -240,7 +247,7 @@ class FakeStack:
     artifacts: bool = True
 
     def services(self, handle: StudyHandle) -> TrialServices:
-        from dynamo_tune.artifacts import FileArtifactSink
+        from dynamo_tune.study.artifacts import FileArtifactSink
 
         def workload_for(candidate: Candidate) -> FakeWorkload:
             self.candidates.append(candidate)
@@ -275,7 +282,7 @@ def fake_stack(
 
 def main(argv: list[str]) -> int:
     """Child-process entry: a fake-driven `dynamo-tune run` in real time."""
-    from dynamo_tune.cli.study_cmd import run_command
+    from dynamo_tune.study import run_study_file
 
     parser = argparse.ArgumentParser()
     parser.add_argument("study_file", type=Path)
@@ -285,7 +292,8 @@ def main(argv: list[str]) -> int:
     stack = fake_stack(clock=RealClock(), workload_seconds=args.trial_seconds)
     stack.deployment.scrape_interval_s = 0.01
     try:
-        return run_command(args.study_file, stack.services, n_trials=args.n_trials)
+        run_study_file(args.study_file, stack.services, n_trials=args.n_trials)
+        return 0
     finally:
         if stack.cluster.stopped:
             print("deployment stopped", flush=True)

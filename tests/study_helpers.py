@@ -12,10 +12,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dynamo_tune.resume import RUNNER_ATTR
-from dynamo_tune.spec_file import load_spec
-from dynamo_tune.storage import open_storage, resolve_storage
-from dynamo_tune.trial_record import CORE_KEYS
+from dynamo_tune.study.attr_keys import CORE_KEYS, TrialAttr
+from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.storage import open_storage, resolve_storage
 
 # User attrs every COMPLETE trial must carry (issue 5, "Every trial stored").
 REQUIRED_ATTRS = (
@@ -33,12 +32,17 @@ REQUIRED_ATTRS = (
 )
 
 
-def open_study(path: Path) -> optuna.Study:
-    """The study a study file names, loaded from its storage."""
+def open_storage_of(path: Path) -> optuna.storages.BaseStorage:
+    """The storage a study file names (for Optuna APIs that take a storage)."""
     loaded = load_spec(path)
     s = loaded.spec.study
-    target = resolve_storage(s.storage, s.name, loaded.base_dir)
-    return optuna.load_study(study_name=s.name, storage=open_storage(target))
+    return open_storage(resolve_storage(s.storage, s.name, loaded.base_dir))
+
+
+def open_study(path: Path) -> optuna.Study:
+    """The study a study file names, loaded from its storage."""
+    name = load_spec(path).spec.study.name
+    return optuna.load_study(study_name=name, storage=open_storage_of(path))
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> None:
@@ -56,7 +60,7 @@ def running_trials(path: Path) -> list[optuna.trial.FrozenTrial]:
         trials = open_study(path).get_trials(states=(TrialState.RUNNING,))
     except KeyError:
         return []
-    return [t for t in trials if RUNNER_ATTR in t.user_attrs and t.params]
+    return [t for t in trials if TrialAttr.RUNNER in t.user_attrs and t.params]
 
 
 def stop_process_group(proc: subprocess.Popen[bytes]) -> None:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import yaml
 from fakes import fake_stack, write_study
-from study_helpers import stop_process_group
+from study_helpers import open_study, stop_process_group
 
 from dynamo_tune.cli.main import main
-from dynamo_tune.cli.study_cmd import run_command
+from dynamo_tune.study import run_study_file
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def done_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("cli")
     path = write_study(folder, {"study.n_trials": 4})
     stack = fake_stack(deployment={"fail_apply": {2}})
-    run_command(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services, out=io.StringIO())
     return path
 
 
@@ -43,9 +43,14 @@ def test_best_json_yaml_flags(done_study: Path, capsys: pytest.CaptureFixture[st
     data = json.loads(capsys.readouterr().out)
     (best,) = data["best"]
     imp = data["improvement_over_baseline"]
+    # the fake cluster under round-robin: kve 0.25, ttft 0.9 s, itl 0.06 s
+    baseline = 0.4 * 0.25 + 0.4 * (0.5 / 0.9) + 0.2 * (0.05 / 0.06)
+    top = max(t.value for t in open_study(done_study).get_trials() if t.value is not None)
     assert imp["baseline_trial"] == 0
-    assert imp["best_value"] == best["values"][0] >= imp["baseline_value"]
-    assert imp["absolute"] == pytest.approx(imp["best_value"] - imp["baseline_value"])
+    assert imp["baseline_value"] == pytest.approx(baseline)
+    assert imp["best_value"] == best["values"][0] == pytest.approx(top)
+    assert imp["absolute"] == pytest.approx(top - baseline)
+    assert imp["relative"] == pytest.approx((top - baseline) / baseline)
     assert best["metrics"]["kv_efficiency"] is not None
     assert main(["best", str(done_study), "--format", "yaml"]) == 0
     text = capsys.readouterr().out
@@ -97,3 +102,38 @@ def test_dashboard_serves_the_study_api(done_study: Path) -> None:
         assert [s["study_name"] for s in studies] == ["fake"]
     finally:
         stop_process_group(proc)
+
+
+def test_a_storage_that_cannot_be_created_is_exit_3_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_study(tmp_path, {"study.storage": "sqlite:////proc/nope/x.db"})
+    assert main(["run", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("dynamo-tune: error: cannot open storage sqlite:////proc/nope/x.db: ")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_file_that_is_no_database_is_exit_3_and_left_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "fake.db"
+    db.write_bytes(b"not a database, but somebody's notes\n" * 200)
+    path = write_study(tmp_path)
+    for command in ("run", "trials"):
+        assert main([command, str(path)]) == 3
+        err = capsys.readouterr().err
+        assert f"storage sqlite:///{db}: file is not a database" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert db.read_bytes() == b"not a database, but somebody's notes\n" * 200
+
+
+def test_a_storage_password_never_reaches_the_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "postgresql://tuner:s3cret-pw@127.0.0.1:9/optuna"
+    path = write_study(tmp_path, {"study.storage": url})
+    assert main(["run", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert "postgresql://tuner:***@127.0.0.1:9/optuna" in err
+    assert "s3cret-pw" not in err

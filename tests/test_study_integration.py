@@ -31,11 +31,11 @@ from study_helpers import (
 )
 
 from dynamo_tune.cli.main import main
-from dynamo_tune.cli.study_cmd import run_command
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.net import free_port
-from dynamo_tune.spec_file import load_spec
-from dynamo_tune.trial_record import recompute_score
+from dynamo_tune.study import run_study_file
+from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.outcome import recompute_score
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +144,7 @@ def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
 def _prefilled(folder: Path, changes: dict[str, Any]) -> Path:
     """A study file whose study already holds two trials (run on the fakes)."""
     path = write_study(folder, {"study.n_trials": 2, **changes})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     write_study(folder, {"study.n_trials": 4, **changes})
     return path
 
@@ -244,7 +244,7 @@ def _text(html: str) -> str:
 def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Path) -> None:
     assert Path(CHROMIUM).exists(), "CI installs Debian's chromium"
     path = write_study(tmp_path, {"study.n_trials": 2, "study.name": "browser-check"})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     trial = open_study(path).get_trials()[1]
     proc = subprocess.Popen(
         [DYNAMO_TUNE, "dashboard", str(path)],

@@ -16,11 +16,12 @@ from fakes import fake_stack, write_study
 from optuna.trial import TrialState
 from study_helpers import open_study, running_trials, sigkill_mid_trial, wait_for
 
-from dynamo_tune.cli.study_cmd import run_command
-from dynamo_tune.resume import RETRY_OF_ATTR, RUNNER_ATTR, runner_identity
-from dynamo_tune.space import SearchSpace
-from dynamo_tune.spec_file import load_spec
-from dynamo_tune.storage import open_storage, resolve_storage
+from dynamo_tune.study import run_study_file
+from dynamo_tune.study.attr_keys import TrialAttr
+from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.recovery import runner_identity
+from dynamo_tune.study.space import SearchSpace
+from dynamo_tune.study.storage import open_storage, resolve_storage
 
 pytestmark = pytest.mark.integration  # child runner processes (fake services, real storage)
 
@@ -41,14 +42,14 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) 
     proc = _runner(path, trial_seconds=30.0, capture=False)
     killed = sigkill_mid_trial(proc, path, timeout_s=60)
     out = io.StringIO()
-    run_command(path, fake_stack().services, out=out)
+    run_study_file(path, fake_stack().services, out=out)
     assert f"trial #{killed.number} was left RUNNING by a killed run" in out.getvalue()
     trials = open_study(path).get_trials()
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) == 3
     assert trials[killed.number].state == TrialState.FAIL
     assert "died" in trials[killed.number].user_attrs["fail_reason"]
-    retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == killed.number]
+    retries = [t for t in trials if t.user_attrs.get(TrialAttr.RETRY_OF) == killed.number]
     assert len(retries) == 1 and retries[0].params == killed.params
     assert retries[0].state == TrialState.COMPLETE
     # the killed trial was the baseline: its retry is still the baseline
@@ -58,28 +59,28 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) 
 
 def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     study = open_study(path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     identity = runner_identity(dead.pid)
     dead.wait()
     params = study.get_trials()[0].params
-    study.enqueue_trial(params, user_attrs={RETRY_OF_ATTR: 0})
+    study.enqueue_trial(params, user_attrs={TrialAttr.RETRY_OF: 0})
     trial = study.ask()
-    trial.set_user_attr(RUNNER_ATTR, identity)
-    run_command(path, fake_stack().services, n_trials=2, out=io.StringIO())
+    trial.set_user_attr(TrialAttr.RUNNER, identity)
+    run_study_file(path, fake_stack().services, n_trials=2, out=io.StringIO())
     trials = open_study(path).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
-    assert sum(t.user_attrs.get(RETRY_OF_ATTR) is not None for t in trials) == 1
+    assert sum(t.user_attrs.get(TrialAttr.RETRY_OF) is not None for t in trials) == 1
 
 
 def test_a_live_runners_trial_is_left_alone(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     study = open_study(path)
     trial = study.ask()
-    trial.set_user_attr(RUNNER_ATTR, runner_identity())  # this very process: alive
-    run_command(path, fake_stack().services, n_trials=3, out=io.StringIO())
+    trial.set_user_attr(TrialAttr.RUNNER, runner_identity())  # this very process: alive
+    run_study_file(path, fake_stack().services, n_trials=3, out=io.StringIO())
     assert open_study(path).get_trials()[trial.number].state == TrialState.RUNNING
 
 
@@ -105,7 +106,7 @@ def test_two_concurrent_runners_lose_and_duplicate_nothing(tmp_path: Path, stora
     assert sum(bool(t.user_attrs.get("baseline")) for t in trials) == 1
     params = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(params)) == len(params)
-    pids = {t.user_attrs[RUNNER_ATTR]["pid"] for t in trials}
+    pids = {t.user_attrs[TrialAttr.RUNNER]["pid"] for t in trials}
     assert pids == {p.pid for p in procs}, "both runners should have run trials"
     windows = sorted((t.user_attrs["window_start"], t.user_attrs["window_end"]) for t in trials)
     assert len(windows) == 8
@@ -135,7 +136,7 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     path = write_study(
         tmp_path, {"study.n_trials": 1, "study.baseline": None, "study.heartbeat_interval_s": 1}
     )
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     loaded = load_spec(path)
     target = resolve_storage(loaded.spec.study.storage, "fake", loaded.base_dir)
     storage = open_storage(target, heartbeat_interval_s=1)
@@ -145,12 +146,14 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     with pytest.warns(UserWarning, match="Heartbeat"):
         trial = study.ask()  # a runner on another host, as far as this one can tell
     SearchSpace(loaded.spec.search_space).suggest(trial)
-    trial.set_user_attr(RUNNER_ATTR, {"host": "elsewhere", "pid": 1, "start": "0"})
-    storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+    trial.set_user_attr(TrialAttr.RUNNER, {"host": "elsewhere", "pid": 1, "start": "0"})
+    study_id = storage.get_study_id_from_name("fake")
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    storage.record_heartbeat(trial_id)
     time.sleep(5)  # grace period: 3 intervals (1 s) without a beat; sqlite clock has 1 s steps
-    run_command(path, fake_stack().services, n_trials=2, out=io.StringIO())
+    run_study_file(path, fake_stack().services, n_trials=2, out=io.StringIO())
     trials = open_study(path).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
-    retries = [t for t in trials if t.user_attrs.get(RETRY_OF_ATTR) == trial.number]
+    retries = [t for t in trials if t.user_attrs.get(TrialAttr.RETRY_OF) == trial.number]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == params

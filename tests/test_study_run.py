@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import statistics
 from pathlib import Path
 
 import optuna
@@ -11,13 +10,12 @@ import pytest
 from fakes import FakeClock, FakeMetricsBackend, fake_stack, write_study
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
-from study_helpers import REQUIRED_ATTRS, open_study
+from study_helpers import REQUIRED_ATTRS, open_storage_of, open_study
 
-from dynamo_tune.cli.study_cmd import run_command
-from dynamo_tune.errors import SpecError
-from dynamo_tune.spec_file import load_spec
-from dynamo_tune.study_run import RunStopped
-from dynamo_tune.trial_record import recompute_score
+from dynamo_tune.errors import RunStopped, SpecError
+from dynamo_tune.study import run_study_file
+from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.outcome import recompute_score
 
 
 def _states(study: optuna.Study) -> list[str]:
@@ -28,7 +26,8 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 4})
     stack = fake_stack()
     out = io.StringIO()
-    assert run_command(path, stack.services, out=out) == 0
+    summary = run_study_file(path, stack.services, out=out)
+    assert (summary.target, summary.complete, summary.ran) == (4, 4, [0, 1, 2, 3])
     study = open_study(path)
     trials = study.get_trials()
     assert _states(study) == ["COMPLETE"] * 4
@@ -46,7 +45,7 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
         assert t.value == pytest.approx(recompute_score(t.user_attrs, loaded.spec.objective))
         assert 0.0 <= t.value <= 1.0
         assert t.user_attrs["kv_efficiency_source"] == "frontend"
-        names = sorted(m.filename for m in get_all_artifact_meta(t, storage=study._storage))
+        names = sorted(m.filename for m in get_all_artifact_meta(t, storage=open_storage_of(path)))
         assert names == [f"trial{t.number}-metrics.json", f"trial{t.number}-workload.json"]
         # the trial's constraints reached Optuna (ttft_p95 <= 2.0 -> ttft - 2.0)
         assert t.constraints["ttft_p95_seconds<=2"] == pytest.approx(
@@ -66,16 +65,16 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
 
 def test_resume_continues_to_a_total_of_n_trials(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     write_study(tmp_path, {"study.n_trials": 3})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     assert _states(open_study(path)) == ["COMPLETE"] * 3
     out = io.StringIO()
     stack = fake_stack()
-    run_command(path, stack.services, out=out)
+    run_study_file(path, stack.services, out=out)
     assert "nothing to run" in out.getvalue()
     assert not stack.cluster.started
-    run_command(path, fake_stack().services, n_trials=5, out=io.StringIO())
+    run_study_file(path, fake_stack().services, n_trials=5, out=io.StringIO())
     study = open_study(path)
     assert _states(study) == ["COMPLETE"] * 5
     assert sum(bool(t.user_attrs.get("baseline")) for t in study.get_trials()) == 1
@@ -85,22 +84,22 @@ def test_resume_continues_to_a_total_of_n_trials(tmp_path: Path) -> None:
 
 def test_changed_search_space_is_refused_unless_allowed(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     write_study(
         tmp_path,
         {"study.n_trials": 2, "search_space/router.temperature/high": 0.5},
     )
     with pytest.raises(SpecError, match="different search_space"):
-        run_command(path, fake_stack().services, out=io.StringIO())
+        run_study_file(path, fake_stack().services, out=io.StringIO())
     assert _states(open_study(path)) == ["COMPLETE"]
-    run_command(path, fake_stack().services, allow_changed_space=True, out=io.StringIO())
+    run_study_file(path, fake_stack().services, allow_changed_space=True, out=io.StringIO())
     assert _states(open_study(path)) == ["COMPLETE"] * 2
 
 
 def test_crash_is_fail_with_reason_and_the_run_goes_on(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3})
     stack = fake_stack(deployment={"fail_apply": {1}})
-    run_command(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services, out=io.StringIO())
     trials = open_study(path).get_trials()
     assert [t.state for t in trials] == [
         TrialState.COMPLETE,
@@ -115,7 +114,7 @@ def test_repeated_crashes_stop_the_run_and_stop_the_deployment(tmp_path: Path) -
     path = write_study(tmp_path, {"study.n_trials": 5, "study.max_failures_in_a_row": 2})
     stack = fake_stack(workload={"fail": True})
     with pytest.raises(RunStopped, match="2 trials in a row failed; last: workload: Workload"):
-        run_command(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services, out=io.StringIO())
     assert _states(open_study(path)) == ["FAIL", "FAIL"]
     assert stack.cluster.stopped
 
@@ -124,19 +123,19 @@ def test_ctrl_c_fails_the_current_trial_and_stops_the_deployment(tmp_path: Path)
     path = write_study(tmp_path, {"study.n_trials": 3})
     stack = fake_stack(deployment={"interrupt_apply": {1}})
     with pytest.raises(KeyboardInterrupt):
-        run_command(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services, out=io.StringIO())
     trials = open_study(path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
     assert "interrupted (Ctrl-C)" in trials[1].user_attrs["fail_reason"]
     assert stack.cluster.stopped
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     assert _states(open_study(path)).count("COMPLETE") == 3
 
 
 def test_incomplete_metrics_complete_with_the_violation_recorded(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2})
     stack = fake_stack(metrics={"drop": ("itl_p95",)})
-    run_command(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services, out=io.StringIO())
     for t in open_study(path).get_trials():
         assert t.state == TrialState.COMPLETE
         assert t.value == 0.0
@@ -166,21 +165,24 @@ def test_repeats_take_the_median_and_store_the_spread(tmp_path: Path) -> None:
             "study.baseline": None,
             "objective.repeats": 3,
             "objective.ttft_target_seconds": 0.2,
+            "search_space": {"router.mode": {"type": "categorical", "choices": ["kv"]}},
         },
     )
     stack = fake_stack()
     stack.metrics = _NoisyMetrics(stack.cluster)
-    run_command(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services, out=io.StringIO())
     (trial,) = open_study(path).get_trials()
-    values = trial.user_attrs["repeat_values"]
-    assert len(values) == 3 and len(set(values)) == 3
-    assert trial.value == statistics.median(values)
-    assert trial.user_attrs["value_spread"] == pytest.approx(max(values) - min(values))
+    # the fake cluster under kv with Dynamo's defaults and session ids (the hints' default):
+    # kve 0.58, ttft 0.40 s, itl 0.04 s; ttft x 1, 3, 2 ->
+    # 0.4 * 0.58 + 0.4 * min(1, 0.2 / ttft) + 0.2 * 1 = 0.632, 0.498667, 0.532
+    assert trial.user_attrs["repeat_values"] == pytest.approx([0.632, 0.498667, 0.532], abs=1e-6)
+    assert trial.value == pytest.approx(0.532)  # the median repeat
+    assert trial.user_attrs["value_spread"] == pytest.approx(0.133333, abs=1e-6)
     assert trial.value == pytest.approx(
         recompute_score(trial.user_attrs, load_spec(path).spec.objective)
     )
     assert [e for e, _ in stack.cluster.events].count("reset") == 2
-    assert len(get_all_artifact_meta(trial, storage=open_study(path)._storage)) == 6
+    assert len(get_all_artifact_meta(trial, storage=open_storage_of(path))) == 6
 
 
 def test_pareto_directions_store_several_values(tmp_path: Path) -> None:
@@ -195,17 +197,23 @@ def test_pareto_directions_store_several_values(tmp_path: Path) -> None:
             ],
         },
     )
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     study = open_study(path)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     for t in study.get_trials():
         assert t.values == [t.user_attrs["kv_efficiency"], t.user_attrs["ttft_p95_seconds"]]
 
 
-@pytest.mark.parametrize("name", ["tpe", "random", "grid", "nsga2", "qmc", "cmaes", "gp"])
-def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
-    from dynamo_tune.samplers import missing_packages
+def test_gp_without_torch_is_one_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    # torch is not in the dev environment (a CPU build is several GB from PyPI): studies/README.md
+    path = write_study(tmp_path, {"study.sampler": {"name": "gp", "seed": 3}})
+    with pytest.raises(SpecError, match=r"gp needs torch: install with `uv pip install torch`"):
+        run_study_file(path, fake_stack().services, out=io.StringIO())
+    assert not (tmp_path / "fake.db").exists()
 
+
+@pytest.mark.parametrize("name", ["tpe", "random", "grid", "nsga2", "qmc", "cmaes"])
+def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
     changes: dict[str, object] = {"study.n_trials": 3, "study.sampler": {"name": name, "seed": 3}}
     if name == "grid":
         changes["search_space/router.overlap_score_credit/step"] = 1.0
@@ -215,14 +223,10 @@ def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
             "choices": [0.5, 1.0],
         }
     path = write_study(tmp_path, changes)
-    if missing_packages(name):
-        with pytest.raises(SpecError, match=f"{name} needs"):
-            run_command(path, fake_stack().services, out=io.StringIO())
-        return
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     first = [t.params for t in open_study(path).get_trials()]
     (tmp_path / "fake.db").unlink()
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     assert [t.params for t in open_study(path).get_trials()] == first, (
         "seeded sampler not reproducible"
     )
@@ -230,7 +234,7 @@ def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
 
 def test_journal_storage_and_relative_paths(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2, "study.storage": "journal:runs/j.log"})
-    run_command(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services, out=io.StringIO())
     assert (tmp_path / "runs" / "j.log").exists()
     assert (tmp_path / "runs" / "j.log.artifacts").is_dir()
     assert _states(open_study(path)) == ["COMPLETE"] * 2
@@ -240,7 +244,7 @@ def test_quiet_gap_waits_two_scrape_intervals(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3, "study.baseline": None})
     clock = FakeClock()
     stack = fake_stack(clock=clock, deployment={"scrape_interval_s": 5.0})
-    run_command(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services, out=io.StringIO())
     assert len(clock.slept) >= 3 + 2  # 3 workloads + 2 gaps
     gaps = [s for s in clock.slept if s != 10.0]
     assert gaps and all(g == pytest.approx(10.1, abs=1e-4) for g in gaps)
@@ -250,7 +254,23 @@ def test_a_failed_trial_still_gets_a_quiet_gap_before_the_next_window(tmp_path: 
     path = write_study(tmp_path, {"study.n_trials": 2, "study.baseline": None})
     clock = FakeClock()
     stack = fake_stack(clock=clock, workload={"crash_runs": {0}})
-    run_command(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services, out=io.StringIO())
     workload_starts = [t for e, t in stack.cluster.events if e == "workload"]
     crashed_at = workload_starts[0] + 10.0  # the crashed run sent traffic for its 10 s
     assert workload_starts[1] - crashed_at >= 2.0
+
+
+def test_a_metrics_source_that_answers_nothing_fails_the_trial_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 2, "study.max_failures_in_a_row": 2})
+    stack = fake_stack(metrics={"unreachable": True})
+    with pytest.raises(RunStopped, match="2 trials in a row failed"):
+        run_study_file(path, stack.services, out=io.StringIO())
+    trials = open_study(path).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    for t in trials:
+        assert t.user_attrs["fail_reason"] == (
+            "collect: MetricsError: the metrics source answered nothing: "
+            "prometheus at http://127.0.0.1:10 is unreachable: connection refused"
+        )

@@ -9,7 +9,7 @@ from fakes import write_study
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.errors import SpecError
-from dynamo_tune.spec_file import load_spec, parse_spec
+from dynamo_tune.study.loading import load_spec, parse_spec
 
 
 def _problems(path: Path) -> str:
@@ -53,7 +53,10 @@ def test_base_study_is_valid_and_hash_ignores_comments(tmp_path: Path) -> None:
             {"search_space/router.mode/choices": ["kv", "teleport"]},
             "search_space.router.mode.choices.1",
         ),
-        ({"objective.kv_weight": 0.5}, "must sum to 1"),
+        (
+            {"objective.kv_weight": 0.5},
+            "objective: `kv_weight + ttft_weight + itl_weight == 1` must hold",
+        ),
         ({"objective.constraints": [{"metric": "ttft_p95_seconds"}]}, "needs `max` or `min`"),
         ({"study.baseline": {"router.mode": "teleport"}}, "study.baseline.router.mode"),
         ({"study.baseline": {"router.temperature": 5.0}}, "outside the searched range"),

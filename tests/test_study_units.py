@@ -14,14 +14,14 @@ from dynamo_tune.deploy.base import AppliedConfig
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.errors import SpecError
 from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.objective import Objective
-from dynamo_tune.progress import duration, eta_seconds, overhead_share, progress_line
-from dynamo_tune.samplers import constraints_from_attrs, run_seed
-from dynamo_tune.space import SearchSpace, baseline_values, grid_values, make_candidate
-from dynamo_tune.spec import ConstraintSpec, FloatParam, IntParam, ObjectiveSpec
-from dynamo_tune.spec_file import load_spec
-from dynamo_tune.storage import resolve_storage
-from dynamo_tune.trial_record import Measurement, evaluate
+from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.objective import Objective
+from dynamo_tune.study.outcome import Measurement, evaluate
+from dynamo_tune.study.progress import duration, eta_seconds, overhead_share, progress_line
+from dynamo_tune.study.samplers import constraints_from_attrs, run_seed
+from dynamo_tune.study.schema import ConstraintSpec, FloatParam, IntParam, ObjectiveSpec
+from dynamo_tune.study.space import SearchSpace, baseline_values, grid_values, make_candidate
+from dynamo_tune.study.storage import resolve_storage
 from dynamo_tune.workload.report import WorkloadReport
 from dynamo_tune.workload.spec import AgenticWorkloadSpec
 
@@ -131,9 +131,8 @@ def test_outcome_median_of_even_repeats_is_a_real_measurement() -> None:
     # scores 0.8, 0.5, 0.6, 0.45: the lower median 0.5 (ttft 2.0), never an average
     assert out.chosen == 1 and out.values == [pytest.approx(0.5)]
     assert out.attrs["ttft_p95_seconds"] == 2.0
-    assert out.attrs["value_spread"] == pytest.approx(
-        max(out.attrs["repeat_values"]) - min(out.attrs["repeat_values"])
-    )
+    assert out.attrs["repeat_values"] == pytest.approx([0.8, 0.5, 0.6, 0.45])
+    assert out.attrs["value_spread"] == pytest.approx(0.8 - 0.45)
     assert out.attrs["measured_seconds"] == 40.0
 
 

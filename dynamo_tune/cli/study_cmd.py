@@ -1,32 +1,23 @@
-"""`dynamo-tune run | validate | trials | best | dashboard | export`. Does I/O: the study commands.
+"""`dynamo-tune run | validate | trials | best | dashboard | export`: parsing and printing.
 
-Every command takes the study file; storage and study name come from it. `run` validates
-first and writes nothing for an invalid file. Services (deployment, workload, metrics) are
-built by `dynamo_tune.wiring.build_services`; tests pass their own factory to `run_command`.
+Every command takes the study file; storage and study name come from it. The work is done
+by `dynamo_tune.study`, imported when a command runs: Optuna and SQLAlchemy take about a
+second to import, and `dynamo-tune metrics` and `stack` do not need them.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.spec_file import LoadedSpec, load_spec
 
 if TYPE_CHECKING:
-    from dynamo_tune.objective import TrialServices
-    from dynamo_tune.study import StudyHandle
-
-# Optuna, SQLAlchemy and optuna-dashboard take seconds to import: each command imports what it
-# uses, so `dynamo-tune metrics`, `stack` and `validate` start without them.
-ServicesFactory = Callable[["StudyHandle"], "TrialServices"]
+    from dynamo_tune.study import LoadedSpec, StudyHandle
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -56,13 +47,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from dynamo_tune.samplers import make_sampler
-    from dynamo_tune.study import storage_target
+    from dynamo_tune.study import load_spec, storage_target
+    from dynamo_tune.study.samplers import make_sampler
+    from dynamo_tune.study.storage import check_location
 
     loaded = load_spec(args.study_file)
     spec = loaded.spec
     target = storage_target(loaded)
     make_sampler(spec)  # SpecError if the sampler's packages are missing
+    check_location(target)  # StorageError if its folder cannot be created
     print(
         f"ok: study {spec.study.name!r}: {len(spec.search_space)} searched parameters, "
         f"sampler {spec.study.sampler.name}, {spec.study.n_trials} trials, "
@@ -71,76 +64,27 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C while a run is in progress (trial FAIL, deployment stopped)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def run_command(
-    study_file: Path,
-    services_for: ServicesFactory,
-    *,
-    n_trials: int | None = None,
-    allow_changed_space: bool = False,
-    out: Any = None,
-) -> int:
-    """`dynamo-tune run` with injectable services (the CLI passes the real ones)."""
-    import optuna
-
-    from dynamo_tune.study import open_for_run
-    from dynamo_tune.study_run import run_study
-
-    out = out or sys.stdout
-    loaded = load_spec(study_file)
-    target_trials = n_trials if n_trials is not None else loaded.spec.study.n_trials
-    if target_trials < 1:
-        raise SpecError(f"--n-trials must be >= 1, got {target_trials}")
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    handle = open_for_run(loaded, allow_changed_space=allow_changed_space)
-    if handle.space_changed:
-        print("warning: search space changed; continuing (--allow-changed-space)", file=out)
-    with _sigterm_as_interrupt():
-        run_study(handle, services_for(handle), n_trials=target_trials, out=out)
-    print(
-        f"inspect: dynamo-tune trials {study_file} | dynamo-tune best {study_file} | "
-        f"dynamo-tune dashboard {study_file}",
-        file=out,
-    )
-    return 0
-
-
 def _run(args: argparse.Namespace) -> int:
-    from dynamo_tune.wiring import build_services
+    from dynamo_tune.study import build_services, run_study_file
 
-    return run_command(
+    run_study_file(
         args.study_file,
         build_services,
         n_trials=args.n_trials,
         allow_changed_space=args.allow_changed_space,
     )
+    return 0
 
 
 def _open(args: argparse.Namespace) -> tuple[LoadedSpec, StudyHandle]:
-    import optuna
-
-    from dynamo_tune.study import open_existing
+    from dynamo_tune.study import load_spec, open_existing
 
     loaded = load_spec(args.study_file)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return loaded, open_existing(loaded)
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from dynamo_tune.study_report import trials_table
+    from dynamo_tune.study.readback import trials_table
 
     _, handle = _open(args)
     print(trials_table(handle.study))
@@ -148,7 +92,7 @@ def _trials(args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    from dynamo_tune.study_report import best_output, improvement_text
+    from dynamo_tune.study.readback import best_output, improvement_text
 
     _, handle = _open(args)
     text = best_output(handle.study, args.format)
@@ -163,7 +107,7 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from dynamo_tune.dashboard import dashboard_url, make_dashboard_server, serve
+    from dynamo_tune.study.dashboard import dashboard_url, make_dashboard_server, serve
 
     loaded, handle = _open(args)
     server = make_dashboard_server(handle.storage, handle.target, args.port)
@@ -179,14 +123,17 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dynamo_tune.study_report import csv_table
+    from dynamo_tune.study.readback import csv_table
 
     _, handle = _open(args)
     header, rows = csv_table(handle.study)
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    with args.csv.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
+    try:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with args.csv.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+    except OSError as exc:
+        raise SpecError(f"--csv: cannot write {args.csv}: {exc.strerror or exc}") from exc
     print(f"{len(rows)} trials -> {args.csv}")
     return 0

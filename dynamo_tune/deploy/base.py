@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dynamo_tune.deploy.router import RouterConfig
 
+DEFAULT_SCRAPE_INTERVAL_S = 1.0
+"""Scrape interval assumed when a deployment does not say (the local stack's interval)."""
+QUIET_GAP_SCRAPES = 2.0
+QUIET_GAP_MARGIN_S = 0.1
+
 
 class Endpoints(BaseModel):
     """Where a running deployment answers. URLs are absolute (`http://127.0.0.1:PORT`)."""
@@ -28,6 +33,19 @@ class Endpoints(BaseModel):
     scrape_interval_s: float | None = Field(
         default=None, description="Prometheus scrape interval, when known"
     )
+
+    def quiet_gap_seconds(self) -> float:
+        """The quiet gap between windows on this deployment (see `quiet_gap_seconds`)."""
+        return quiet_gap_seconds(self.scrape_interval_s)
+
+
+def quiet_gap_seconds(scrape_interval_s: float | None) -> float:
+    """Seconds between two windows (or warmup and a window) so no scrape holds both.
+
+    `2 x scrape interval + 0.1 s`; the interval defaults to `DEFAULT_SCRAPE_INTERVAL_S`.
+    """
+    interval = scrape_interval_s or DEFAULT_SCRAPE_INTERVAL_S
+    return QUIET_GAP_SCRAPES * interval + QUIET_GAP_MARGIN_S
 
 
 class AppliedConfig(BaseModel):

@@ -17,18 +17,18 @@ import yaml
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from dynamo_tune.trial_record import CORE_KEYS, WORKLOAD_KEYS
-
-TABLE_METRICS = (
-    ("kve", "kv_efficiency"),
-    ("ttft95", "ttft_p95_seconds"),
-    ("itl95", "itl_p95_seconds"),
+from dynamo_tune.study.attr_keys import (
+    CORE_KEYS,
+    HEADLINE_METRICS,
+    WORKLOAD_KEYS,
+    StudyAttr,
+    TrialAttr,
 )
 
 
 def _feasible(trial: FrozenTrial) -> bool:
     return all(v <= 0 for v in trial.constraints.values()) and not trial.user_attrs.get(
-        "violations"
+        TrialAttr.VIOLATIONS
     )
 
 
@@ -66,7 +66,7 @@ def best_trials(study: optuna.Study) -> list[FrozenTrial]:
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
     """The first COMPLETE baseline trial, if any."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if trial.user_attrs.get("baseline"):
+        if trial.user_attrs.get(TrialAttr.BASELINE):
             return trial
     return None
 
@@ -110,12 +110,12 @@ def _cell(value: Any) -> str:
 
 def trials_table(study: optuna.Study) -> str:
     """One row per trial: number, state, value(s), key metrics, feasibility, params."""
-    header = ["#", "state", "value", *(label for label, _ in TABLE_METRICS), "ok", "params"]
+    header = ["#", "state", "value", *(label for label, _ in HEADLINE_METRICS), "ok", "params"]
     rows = [header]
     for t in study.get_trials(deepcopy=False):
         values = ",".join(f"{v:.4f}" for v in t.values) if t.values else "-"
         params = " ".join(f"{k}={_cell(v)}" for k, v in t.params.items())
-        if t.user_attrs.get("baseline"):
+        if t.user_attrs.get(TrialAttr.BASELINE):
             params = "[baseline] " + params
         ok = "-" if t.state != TrialState.COMPLETE else ("yes" if _feasible(t) else "no")
         rows.append(
@@ -123,7 +123,7 @@ def trials_table(study: optuna.Study) -> str:
                 str(t.number),
                 t.state.name,
                 values,
-                *(_cell(t.user_attrs.get(key)) for _, key in TABLE_METRICS),
+                *(_cell(t.user_attrs.get(key)) for _, key in HEADLINE_METRICS),
                 ok,
                 params,
             ]
@@ -138,8 +138,8 @@ def trials_table(study: optuna.Study) -> str:
 def best_config(trial: FrozenTrial) -> dict[str, Any]:
     """The applied router config and hints of a trial, ready to reuse."""
     return {
-        "router": trial.user_attrs.get("router_config", {}),
-        "hints": trial.user_attrs.get("hints", {}),
+        "router": trial.user_attrs.get(TrialAttr.ROUTER_CONFIG, {}),
+        "hints": trial.user_attrs.get(TrialAttr.HINTS, {}),
     }
 
 
@@ -150,7 +150,7 @@ def best_output(study: optuna.Study, fmt: str) -> str:
         return ""
     imp = improvement(study)
     if fmt == "flags":
-        return "\n".join(shlex.join(t.user_attrs.get("frontend_args", [])) for t in best)
+        return "\n".join(shlex.join(t.user_attrs.get(TrialAttr.FRONTEND_ARGS, [])) for t in best)
     if fmt == "yaml":
         note = improvement_text(study)
         docs = [yaml.safe_dump(best_config(t), sort_keys=False) for t in best]
@@ -162,9 +162,9 @@ def best_output(study: optuna.Study, fmt: str) -> str:
             "values": t.values,
             "params": t.params,
             **best_config(t),
-            "frontend_args": t.user_attrs.get("frontend_args", []),
+            "frontend_args": t.user_attrs.get(TrialAttr.FRONTEND_ARGS, []),
             "metrics": {k: t.user_attrs.get(k) for k in (*CORE_KEYS, *WORKLOAD_KEYS)},
-            "violations": t.user_attrs.get("violations", []),
+            "violations": t.user_attrs.get(TrialAttr.VIOLATIONS, []),
         }
         for t in best
     ]
@@ -176,7 +176,7 @@ def csv_table(study: optuna.Study) -> tuple[list[str], list[list[Any]]]:
     trials = study.get_trials(deepcopy=False)
     n_values = len(study.directions)
     params = sorted({k for t in trials for k in t.params})
-    attrs = sorted({k for t in trials for k in t.user_attrs if k != "study_yaml"})
+    attrs = sorted({k for t in trials for k in t.user_attrs if k != StudyAttr.STUDY_YAML})
     header = ["number", "state"]
     header += ["value"] if n_values == 1 else [f"values_{i}" for i in range(n_values)]
     header += ["datetime_start", "datetime_complete", "duration_seconds"]

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dynamo_tune.space import (
+from dynamo_tune.study.schema import CategoricalParam, ParamSpec, StudySpec
+from dynamo_tune.study.space import (
     contains,
     distribution,
     grid_values,
@@ -18,7 +19,6 @@ from dynamo_tune.space import (
     split_name,
     target_fields,
 )
-from dynamo_tune.spec import CategoricalParam, ParamSpec, StudySpec
 
 GRID_LIMIT = 100_000
 _SINGLE_OBJECTIVE_SAMPLERS = {"cmaes", "gp"}

@@ -9,8 +9,10 @@ The objective is synchronous (Optuna calls it) and runs one `asyncio.run` per tr
 `fail_reason` on the trial and propagates, so Optuna records it FAIL; incomplete metrics or a
 violated constraint complete the trial with the violation recorded.
 
-Quiet gap: one trial's window must not start before `2 x scrape interval` after the previous
-window's end, so no scrape holds traffic of two trials.
+Quiet gap: one trial's window must not start before the deployment's quiet gap
+(`dynamo_tune.deploy.base.quiet_gap_seconds`: two scrape intervals plus a margin) after the
+previous window's end, so no scrape holds traffic of two trials. A metrics source that
+answered nothing (`DynamoMetricsResult.reachable` False) fails the trial with its reason.
 """
 
 from __future__ import annotations
@@ -24,19 +26,15 @@ from typing import Any, Protocol
 import optuna
 
 from dynamo_tune.deploy.base import Deployment, Endpoints
+from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics.backend import MetricsBackend
-from dynamo_tune.resume import RUNNER_ATTR, runner_identity
-from dynamo_tune.space import Candidate, SearchSpace, make_candidate
-from dynamo_tune.spec import StudySpec
-from dynamo_tune.trial_record import Measurement, Outcome, evaluate
+from dynamo_tune.study.attr_keys import TrialAttr
+from dynamo_tune.study.outcome import Measurement, Outcome, evaluate
+from dynamo_tune.study.recovery import runner_identity
+from dynamo_tune.study.schema import StudySpec
+from dynamo_tune.study.space import Candidate, SearchSpace, make_candidate
 from dynamo_tune.workload.base import Workload
 
-BASELINE_ATTR = "baseline"
-OVERRIDES_ATTR = "baseline_overrides"
-FAIL_REASON_ATTR = "fail_reason"
-DEFAULT_SCRAPE_INTERVAL_S = 1.0
-GAP_SCRAPES = 2.0
-GAP_MARGIN_S = 0.1
 READY_TIMEOUT_S = 120.0
 
 
@@ -59,12 +57,6 @@ class TrialServices:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
-def quiet_gap_seconds(endpoints: Endpoints) -> float:
-    """Two scrape intervals (1 s assumed when unknown) plus a small margin."""
-    interval = endpoints.scrape_interval_s or DEFAULT_SCRAPE_INTERVAL_S
-    return GAP_SCRAPES * interval + GAP_MARGIN_S
-
-
 class Objective:
     """The study's objective: `objective(trial)` measures one candidate and returns its value."""
 
@@ -85,9 +77,9 @@ class Objective:
         self.use_set_constraint = use_set_constraint
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
-        trial.set_user_attr(RUNNER_ATTR, runner_identity())
+        trial.set_user_attr(TrialAttr.RUNNER, runner_identity())
         values = self.space.suggest(trial)
-        overrides: dict[str, Any] = dict(trial.user_attrs.get(OVERRIDES_ATTR) or {})
+        overrides: dict[str, Any] = dict(trial.user_attrs.get(TrialAttr.BASELINE_OVERRIDES) or {})
         candidate = make_candidate(
             {**values, **overrides}, self.spec.deployment.router, self.spec.workload
         )
@@ -96,14 +88,14 @@ class Objective:
             measurements = asyncio.run(self._measure(candidate, stage))
         except KeyboardInterrupt:
             self._abandoned()
-            trial.set_user_attr(FAIL_REASON_ATTR, f"interrupted (Ctrl-C) during {stage[0]}")
+            trial.set_user_attr(TrialAttr.FAIL_REASON, f"interrupted (Ctrl-C) during {stage[0]}")
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL
             self._abandoned()
-            trial.set_user_attr(FAIL_REASON_ATTR, f"{stage[0]}: {type(exc).__name__}: {exc}")
+            trial.set_user_attr(TrialAttr.FAIL_REASON, f"{stage[0]}: {type(exc).__name__}: {exc}")
             raise
         outcome = evaluate(measurements, self.spec.objective)
-        outcome.attrs["hints"] = candidate.hints.model_dump(mode="json", exclude_none=True)
+        outcome.attrs[TrialAttr.HINTS] = candidate.hints.model_dump(mode="json", exclude_none=True)
         outcome.attrs.update(self.timings)
         self._store(trial, outcome, measurements)
         return outcome.values[0] if len(outcome.values) == 1 else outcome.values
@@ -116,7 +108,10 @@ class Objective:
         applied = await deployment.apply(candidate.router)
         stage[0] = "wait_ready"
         await deployment.wait_ready(ready_timeout)
-        self.timings = {"apply_seconds": services.clock() - t0, "collect_seconds": 0.0}
+        self.timings = {
+            TrialAttr.APPLY_SECONDS: services.clock() - t0,
+            TrialAttr.COLLECT_SECONDS: 0.0,
+        }
         workload = services.workload_for(candidate)
         measurements: list[Measurement] = []
         for repeat in range(self.spec.objective.repeats):
@@ -137,7 +132,11 @@ class Objective:
             stage[0] = "collect"
             t_collect = services.clock()
             result = await backend.collect(report.window_start, report.window_end)
-            self.timings["collect_seconds"] += services.clock() - t_collect
+            self.timings[TrialAttr.COLLECT_SECONDS] += services.clock() - t_collect
+            if not result.reachable:
+                raise MetricsError(
+                    "the metrics source answered nothing: " + "; ".join(result.errors[:3])
+                )
             measurements.append(
                 Measurement(applied, report, result, started=started, finished=services.clock())
             )
@@ -150,7 +149,7 @@ class Objective:
     async def _quiet_gap(self, endpoints: Endpoints) -> None:
         if self.last_window_end is None:
             return
-        wait = self.last_window_end + quiet_gap_seconds(endpoints) - self.services.clock()
+        wait = self.last_window_end + endpoints.quiet_gap_seconds() - self.services.clock()
         if wait > 0:
             await self.services.sleep(wait)
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import httpx
 
-from dynamo_tune.artifacts import FileArtifactSink
+from dynamo_tune.deploy import make_deployment
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics import MetricsBackend, PrometheusBackend, ScrapeBackend
 from dynamo_tune.metrics.prom_api import PrometheusAPI
 from dynamo_tune.metrics.prom_parse import QueryFailed
-from dynamo_tune.objective import TrialServices
-from dynamo_tune.space import Candidate
-from dynamo_tune.spec import MetricsSpec
-from dynamo_tune.study import StudyHandle
+from dynamo_tune.study.artifacts import FileArtifactSink
+from dynamo_tune.study.objective import TrialServices
+from dynamo_tune.study.opening import StudyHandle
+from dynamo_tune.study.schema import MetricsSpec
+from dynamo_tune.study.space import Candidate
+from dynamo_tune.workload import make_workload
 from dynamo_tune.workload.base import Workload
 
 
@@ -66,9 +68,6 @@ async def preflight(metrics: MetricsSpec, endpoints: Endpoints) -> None:
 
 def build_services(handle: StudyHandle) -> TrialServices:
     """Deployment, workload and metrics of the study file, plus its artifact store."""
-    from dynamo_tune.deploy.spec import make_deployment
-    from dynamo_tune.workload.spec import make_workload
-
     spec = handle.loaded.spec
     size = spec.deployment.block_size
 

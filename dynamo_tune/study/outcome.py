@@ -19,30 +19,9 @@ from typing import Any
 
 from dynamo_tune.deploy.base import AppliedConfig
 from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
-from dynamo_tune.spec import ConstraintSpec, ObjectiveSpec
+from dynamo_tune.study.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
+from dynamo_tune.study.schema import ConstraintSpec, ObjectiveSpec
 from dynamo_tune.workload.report import WorkloadReport
-
-CORE_KEYS: tuple[str, ...] = tuple(DynamoCoreMetrics.model_fields)
-"""User-attr keys holding the core metrics (the inputs of `to_optimization_score`)."""
-
-WORKLOAD_KEYS: tuple[str, ...] = (
-    "client_ttft_p50_seconds",
-    "client_ttft_p95_seconds",
-    "client_ttft_p99_seconds",
-    "client_itl_p50_seconds",
-    "client_itl_p95_seconds",
-    "client_itl_p99_seconds",
-    "client_e2e_p95_seconds",
-    "client_kve",
-    "kve_ceiling",
-    "requests_sent",
-    "requests_ok",
-    "requests_failed",
-    "output_tokens_per_s",
-    "window_start",
-    "window_end",
-)
-"""User-attr keys copied from the `WorkloadReport` field of the same name."""
 
 
 @dataclass(frozen=True)
@@ -83,23 +62,25 @@ def score_of(core: DynamoCoreMetrics, objective: ObjectiveSpec) -> float | None:
 def measurement_attrs(m: Measurement) -> dict[str, Any]:
     """Every non-null metric, the core metrics, the workload's numbers, the applied flags."""
     attrs: dict[str, Any] = {
-        k: v for k, v in m.result.model_dump(mode="json").items() if v is not None and k != "errors"
+        k: v
+        for k, v in m.result.model_dump(mode="json").items()
+        if v is not None and k != TrialAttr.ERRORS
     }
     attrs.update(m.core.model_dump(mode="json"))
     for key in WORKLOAD_KEYS:
         attrs[key] = getattr(m.report, key)
-    attrs["errors"] = list(m.result.errors)
-    attrs["workload_errors"] = list(m.report.first_errors)
-    attrs["workload_failures"] = dict(m.report.failures)
-    attrs["workload_failed"] = m.report.failed
-    attrs["frontend_args"] = list(m.applied.frontend_args)
-    attrs["router_config"] = m.applied.router.model_dump(mode="json", exclude_none=True)
-    attrs["restart_seconds"] = m.applied.restart_seconds
+    attrs[TrialAttr.ERRORS] = list(m.result.errors)
+    attrs[TrialAttr.WORKLOAD_ERRORS] = list(m.report.first_errors)
+    attrs[TrialAttr.WORKLOAD_FAILURES] = dict(m.report.failures)
+    attrs[TrialAttr.WORKLOAD_FAILED] = m.report.failed
+    attrs[TrialAttr.FRONTEND_ARGS] = list(m.applied.frontend_args)
+    attrs[TrialAttr.ROUTER_CONFIG] = m.applied.router.model_dump(mode="json", exclude_none=True)
+    attrs[TrialAttr.RESTART_SECONDS] = m.applied.restart_seconds
     return attrs
 
 
 def _metric(name: str, attrs: dict[str, Any], score: float | None) -> float | None:
-    value = score if name == "score" else attrs.get(name)
+    value = score if name == TrialAttr.SCORE else attrs.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         return None
     return float(value)
@@ -130,7 +111,7 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
     for m in measurements:
         attrs = measurement_attrs(m)
         score = score_of(m.core, objective)
-        attrs["score"] = score
+        attrs[TrialAttr.SCORE] = score
         values, missing = [], []
         for direction, metric in objective.objectives():
             value = _metric(metric, attrs, score)
@@ -157,7 +138,9 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
         absent = [k for k in ("ttft_p95_seconds", "itl_p95_seconds") if attrs.get(k) is None]
         if m.core.get_effective_kv_efficiency() is None:
             absent.insert(0, "kv_efficiency")
-        absent += [k for k in missing_per_repeat[chosen] if k not in absent and k != "score"]
+        absent += [
+            k for k in missing_per_repeat[chosen] if k not in absent and k != TrialAttr.SCORE
+        ]
         violations.append(f"metrics incomplete: {', '.join(absent) or 'unknown'} missing")
     constraints["workload_ok"] = 1.0 if m.report.failed else 0.0
     if m.report.failed:
@@ -165,18 +148,18 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
             f"workload failed: {m.report.requests_failed} of {m.report.requests_sent} requests"
         )
     for c in objective.constraints:
-        key, value, violation = _constraint(c, _metric(c.metric, attrs, attrs["score"]))
+        key, value, violation = _constraint(c, _metric(c.metric, attrs, attrs[TrialAttr.SCORE]))
         constraints[key] = value
         if violation:
             violations.append(violation)
-    attrs["constraints"] = constraints
-    attrs["violations"] = violations
-    attrs["feasible"] = not violations
-    attrs["repeats"] = len(measurements)
-    attrs["repeat_values"] = [v[0] if math.isfinite(v[0]) else None for v in per_repeat]
+    attrs[TrialAttr.CONSTRAINTS] = constraints
+    attrs[TrialAttr.VIOLATIONS] = violations
+    attrs[TrialAttr.FEASIBLE] = not violations
+    attrs[TrialAttr.REPEATS] = len(measurements)
+    attrs[TrialAttr.REPEAT_VALUES] = [v[0] if math.isfinite(v[0]) else None for v in per_repeat]
     firsts = [v[0] for v in per_repeat if math.isfinite(v[0])]
-    attrs["value_spread"] = (max(firsts) - min(firsts)) if len(firsts) > 1 else 0.0
-    attrs["measured_seconds"] = sum(
+    attrs[TrialAttr.VALUE_SPREAD] = (max(firsts) - min(firsts)) if len(firsts) > 1 else 0.0
+    attrs[TrialAttr.MEASURED_SECONDS] = sum(
         x.report.window_end - x.report.window_start for x in measurements
     )
     return Outcome(

@@ -21,11 +21,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SpecError
-
-RUNNER_ATTR = "runner"
-RETRY_OF_ATTR = "retry_of"
-SPACE_ATTR = "search_space"
-CARRIED_ATTRS = ("baseline", "baseline_overrides")
+from dynamo_tune.study.attr_keys import CARRIED_ON_RETRY, StudyAttr, TrialAttr
 
 
 def _process_start(pid: int) -> str | None:
@@ -56,10 +52,10 @@ def runner_is_dead(runner: Any) -> bool:
 
 def reenqueue_once(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Enqueue a failed trial's parameters again unless it was itself a retry."""
-    if trial.user_attrs.get(RETRY_OF_ATTR) is not None or not trial.params:
+    if trial.user_attrs.get(TrialAttr.RETRY_OF) is not None or not trial.params:
         return False
-    attrs = {k: trial.user_attrs[k] for k in CARRIED_ATTRS if k in trial.user_attrs}
-    attrs[RETRY_OF_ATTR] = trial.number
+    attrs = {k: trial.user_attrs[k] for k in CARRIED_ON_RETRY if k in trial.user_attrs}
+    attrs[TrialAttr.RETRY_OF] = trial.number
     study.enqueue_trial(trial.params, user_attrs=attrs)
     return True
 
@@ -67,12 +63,14 @@ def reenqueue_once(study: optuna.Study, trial: FrozenTrial) -> bool:
 def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
     """FAIL every RUNNING trial whose runner on this host died; re-enqueue each once."""
     failed: list[int] = []
+    study_id = storage.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not runner_is_dead(trial.user_attrs.get(RUNNER_ATTR)):
+        if not runner_is_dead(trial.user_attrs.get(TrialAttr.RUNNER)):
             continue
         with contextlib.suppress(Exception):  # a trial that just finished elsewhere
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             storage.set_trial_user_attr(
-                trial._trial_id, "fail_reason", "runner process died (killed) mid-trial"
+                trial_id, TrialAttr.FAIL_REASON, "runner process died (killed) mid-trial"
             )
         try:
             study.tell(trial.number, state=TrialState.FAIL)
@@ -105,7 +103,7 @@ def heartbeat_failed_callback(study: optuna.Study, trial: FrozenTrial) -> None:
 
 def check_space(study: optuna.Study, fingerprint: str, allow_changed: bool) -> bool:
     """Refuse a changed search space unless allowed; True if the space changed."""
-    stored = study.user_attrs.get(SPACE_ATTR)
+    stored = study.user_attrs.get(StudyAttr.SEARCH_SPACE)
     if stored is None or stored == fingerprint:
         return False
     if not allow_changed:
@@ -114,5 +112,5 @@ def check_space(study: optuna.Study, fingerprint: str, allow_changed: bool) -> b
             "a sampler cannot mix them. Use a new study name, restore the old space, "
             "or pass --allow-changed-space to continue anyway"
         )
-    study.set_user_attr(SPACE_ATTR, fingerprint)
+    study.set_user_attr(StudyAttr.SEARCH_SPACE, fingerprint)
     return True

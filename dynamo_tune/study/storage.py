@@ -6,28 +6,34 @@ the study file's folder. SQLite gets a lock timeout (a live dashboard or a secon
 would otherwise hit "database is locked"); RDB storages get Optuna's trial heartbeat so a
 dead runner's RUNNING trials become FAIL. Artifacts go to a `FileSystemArtifactStore` beside
 the storage file (or beside the study file for a server database).
+
+A storage that cannot be opened, read or written is a `StorageError` (its own exit code) whose
+one-line message names the URL or path, with any password in the URL masked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import os
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from dynamo_tune.errors import SpecError
+from dynamo_tune.errors import SpecError, StorageError
 
 SQLITE_TIMEOUT_S = 60
 SCHEMA_RACE_ATTEMPTS = 5
@@ -45,7 +51,54 @@ class StorageTarget:
 
     @property
     def display(self) -> str:
-        return f"journal:{self.path}" if self.kind == "journal" else self.url
+        """The storage for messages: the path, or the URL with its password masked."""
+        return f"journal:{self.path}" if self.kind == "journal" else mask_password(self.url)
+
+
+def mask_password(url: str) -> str:
+    """`url` with the password of its user info replaced by `***`. Pure."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (driver errors carry pages of context). Pure."""
+    orig = getattr(exc, "orig", None)  # a SQLAlchemy error wraps the driver's
+    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+@contextlib.contextmanager
+def storage_errors(target: StorageTarget, doing: str = "use") -> Iterator[None]:
+    """Translate database and file errors of `target` into a one-line `StorageError`."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot {doing} storage {target.display}: {first_line(exc)}") from exc
+    except OSError as exc:
+        if target.path is None or not str(exc.filename or "").startswith(str(target.path)):
+            raise  # not the storage's file (e.g. a deployment's): not a storage error
+        raise StorageError(
+            f"cannot {doing} storage {target.display}: {exc.strerror or first_line(exc)}"
+        ) from exc
+
+
+def check_location(target: StorageTarget) -> None:
+    """`StorageError` if a file storage's folder can neither be found nor created (writes
+    nothing; best effort: the open at run time has the last word)."""
+    if target.path is None:
+        return
+    folder = target.path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot create storage {target.display}: {folder} is not writable")
+    if target.path.exists() and not os.access(target.path, os.R_OK | os.W_OK):
+        raise StorageError(f"cannot write storage {target.display}: permission denied")
 
 
 def storage_kind(raw: str) -> StorageKind:
@@ -102,10 +155,10 @@ def open_storage(
     heartbeat_interval_s: int | None = None,
     stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> BaseStorage:
-    """Open (creating if needed) the storage; SpecError if it cannot be opened."""
-    if target.path is not None:
-        target.path.parent.mkdir(parents=True, exist_ok=True)
+    """Open (creating if needed) the storage; `StorageError` if it cannot be opened."""
     try:
+        if target.path is not None:
+            target.path.parent.mkdir(parents=True, exist_ok=True)
         if target.kind == "journal":
             assert target.path is not None
             return JournalStorage(JournalFileBackend(str(target.path)))
@@ -135,5 +188,5 @@ def open_storage(
                     raise
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
-    except Exception as exc:  # sqlalchemy / driver errors: translate once, here
-        raise SpecError(f"cannot open storage {target.display}: {exc}") from exc
+    except Exception as exc:  # sqlalchemy / driver / file errors: translate once, here
+        raise StorageError(f"cannot open storage {target.display}: {first_line(exc)}") from exc

@@ -3,7 +3,7 @@
 Every model forbids unknown keys, so a typo is an error with its location, never a silently
 ignored setting. Cross-section rules that need the search space's targets (ranges valid for
 `RouterConfig`, baseline values inside the space, grid-able spaces) live in
-`dynamo_tune.spec_checks`; loading and error formatting in `dynamo_tune.spec_file`.
+`dynamo_tune.study.checks`; loading and error formatting in `dynamo_tune.study.loading`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dynamo_tune.deploy.spec import DeploymentSpec
+from dynamo_tune.metrics.score import ScoreConfig
 from dynamo_tune.workload.spec import WorkloadSpec
 
 SamplerName = Literal["tpe", "random", "grid", "gp", "nsga2", "cmaes", "qmc"]
@@ -103,39 +104,15 @@ Direction = Annotated[
 ]
 
 
-class ObjectiveSpec(_Strict):
-    """The `objective:` section: score weights and targets, repeats, constraints, directions."""
+class ObjectiveSpec(ScoreConfig):
+    """The `objective:` section: the score's weights and targets (`ScoreConfig`, one home of
+    their defaults and rules), repeats, constraints, directions."""
 
-    kv_weight: float = Field(default=0.4, ge=0, le=1)
-    ttft_weight: float = Field(default=0.4, ge=0, le=1)
-    itl_weight: float = Field(default=0.2, ge=0, le=1)
-    ttft_target_seconds: float = Field(default=0.5, gt=0)
-    itl_target_seconds: float = Field(default=0.05, gt=0)
     repeats: int = Field(default=1, ge=1, le=15, description="Median of this many measurements")
     constraints: list[ConstraintSpec] = Field(default_factory=list)
     directions: list[Direction] | None = Field(
         default=None, min_length=1, description="Pareto study: one {maximize|minimize: metric}"
     )
-
-    @model_validator(mode="after")
-    def _weights_sum_to_one(self) -> Self:
-        total = self.kv_weight + self.ttft_weight + self.itl_weight
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(
-                "kv_weight + ttft_weight + itl_weight must sum to 1, but got "
-                f"{self.kv_weight} + {self.ttft_weight} + {self.itl_weight} = {total:g}"
-            )
-        return self
-
-    def score_kwargs(self) -> dict[str, float]:
-        """Keyword arguments of `DynamoCoreMetrics.to_optimization_score`."""
-        return {
-            "kv_weight": self.kv_weight,
-            "ttft_weight": self.ttft_weight,
-            "itl_weight": self.itl_weight,
-            "ttft_target_seconds": self.ttft_target_seconds,
-            "itl_target_seconds": self.itl_target_seconds,
-        }
 
     def objectives(self) -> list[tuple[Literal["maximize", "minimize"], str]]:
         """(direction, metric) per objective value; a plain study maximizes `score`."""

@@ -2,7 +2,8 @@
 
 The process that creates a study (creation is atomic in every storage) stores the study
 attrs (`spec_sha256`, `study_yaml`, `search_space`), enqueues the baseline once, first, and
-sets `initialized` last; a second runner that loses the creation race waits for it.
+sets `initialized` last; a second runner that loses the creation race waits for it. A
+storage that fails while opening is a `StorageError` naming it.
 """
 
 from __future__ import annotations
@@ -18,22 +19,23 @@ from optuna.exceptions import DuplicatedStudyError, ExperimentalWarning
 from optuna.trial import TrialState
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.objective import BASELINE_ATTR, OVERRIDES_ATTR
-from dynamo_tune.resume import (
-    SPACE_ATTR,
+from dynamo_tune.study.attr_keys import StudyAttr, TrialAttr
+from dynamo_tune.study.loading import LoadedSpec
+from dynamo_tune.study.recovery import (
     check_space,
     fail_dead_trials,
     fail_stale_trials,
     heartbeat_failed_callback,
 )
-from dynamo_tune.samplers import make_sampler, run_seed
-from dynamo_tune.space import SearchSpace, baseline_values
-from dynamo_tune.spec_file import LoadedSpec
-from dynamo_tune.storage import StorageTarget, open_storage, resolve_storage
+from dynamo_tune.study.samplers import make_sampler, run_seed
+from dynamo_tune.study.space import SearchSpace, baseline_values
+from dynamo_tune.study.storage import (
+    StorageTarget,
+    open_storage,
+    resolve_storage,
+    storage_errors,
+)
 
-INITIALIZED_ATTR = "initialized"
-HASH_ATTR = "spec_sha256"
-YAML_ATTR = "study_yaml"
 INIT_WAIT_S = 30.0
 
 
@@ -57,13 +59,15 @@ def storage_target(loaded: LoadedSpec) -> StorageTarget:
 
 def open_existing(loaded: LoadedSpec) -> StudyHandle:
     """Load the study for inspection; SpecError if it does not exist yet."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     target = storage_target(loaded)
     if target.path is not None and not target.path.exists():
         raise SpecError(f"no study storage at {target.display}: run `dynamo-tune run` first")
     storage = open_storage(target)
     name = loaded.spec.study.name
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
+        with storage_errors(target, "read"):
+            study = optuna.load_study(study_name=name, storage=storage)
     except KeyError as exc:
         raise SpecError(f"no study named {name!r} in {target.display}") from exc
     return StudyHandle(loaded, target, storage, study)
@@ -71,8 +75,17 @@ def open_existing(loaded: LoadedSpec) -> StudyHandle:
 
 def open_for_run(loaded: LoadedSpec, *, allow_changed_space: bool = False) -> StudyHandle:
     """Create the study or load it to resume; checks directions and the search space first."""
-    spec = loaded.spec
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     target = storage_target(loaded)
+    with storage_errors(target, "write"):
+        return _open_for_run(loaded, target, allow_changed_space)
+
+
+def _open_for_run(
+    loaded: LoadedSpec, target: StorageTarget, allow_changed_space: bool
+) -> StudyHandle:
+    spec = loaded.spec
+    sampler = make_sampler(spec)  # a missing package is a SpecError before anything is written
     storage = open_storage(
         target,
         heartbeat_interval_s=spec.study.heartbeat_interval_s if target.kind != "journal" else None,
@@ -84,7 +97,7 @@ def open_for_run(loaded: LoadedSpec, *, allow_changed_space: bool = False) -> St
         study = optuna.create_study(
             storage=storage,
             study_name=spec.study.name,
-            sampler=make_sampler(spec),
+            sampler=sampler,
             directions=directions,
         )
     except DuplicatedStudyError:
@@ -118,9 +131,8 @@ def _resume(
     study.sampler = make_sampler(
         spec, run_seed(spec.study.sampler.seed, len(trials), running, os.getpid())
     )
-    if study.user_attrs.get(HASH_ATTR) != loaded.sha256:
-        study.set_user_attr(HASH_ATTR, loaded.sha256)
-        study.set_user_attr(YAML_ATTR, loaded.text)
+    if study.user_attrs.get(StudyAttr.SPEC_SHA256) != loaded.sha256:
+        _store_spec(study, loaded)
     return StudyHandle(
         loaded, target, storage, study, space_changed=space_changed, recovered=recovered
     )
@@ -129,9 +141,8 @@ def _resume(
 def _initialize(handle: StudyHandle, space: SearchSpace) -> None:
     spec = handle.loaded.spec
     study = handle.study
-    study.set_user_attr(HASH_ATTR, handle.loaded.sha256)
-    study.set_user_attr(YAML_ATTR, handle.loaded.text)
-    study.set_user_attr(SPACE_ATTR, space.fingerprint())
+    _store_spec(study, handle.loaded)
+    study.set_user_attr(StudyAttr.SEARCH_SPACE, space.fingerprint())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         study.set_metric_names([metric for _, metric in spec.objective.objectives()])
@@ -139,13 +150,20 @@ def _initialize(handle: StudyHandle, space: SearchSpace) -> None:
         params, overrides = baseline_values(
             space, spec.study.baseline, spec.deployment.router, spec.workload
         )
-        study.enqueue_trial(params, user_attrs={BASELINE_ATTR: True, OVERRIDES_ATTR: overrides})
-    study.set_user_attr(INITIALIZED_ATTR, True)
+        study.enqueue_trial(
+            params, user_attrs={TrialAttr.BASELINE: True, TrialAttr.BASELINE_OVERRIDES: overrides}
+        )
+    study.set_user_attr(StudyAttr.INITIALIZED, True)
+
+
+def _store_spec(study: optuna.Study, loaded: LoadedSpec) -> None:
+    study.set_user_attr(StudyAttr.SPEC_SHA256, loaded.sha256)
+    study.set_user_attr(StudyAttr.STUDY_YAML, loaded.text)
 
 
 def _wait_initialized(study: optuna.Study) -> None:
     deadline = time.monotonic() + INIT_WAIT_S
-    while not study.user_attrs.get(INITIALIZED_ATTR):
+    while not study.user_attrs.get(StudyAttr.INITIALIZED):
         if time.monotonic() > deadline:
             return  # created by an older run that died mid-initialization: carry on
         time.sleep(0.2)

@@ -25,7 +25,7 @@ from optuna.distributions import (
 from pydantic import BaseModel
 
 from dynamo_tune.deploy.router import RouterConfig
-from dynamo_tune.spec import CategoricalParam, FloatParam, IntParam, ParamSpec
+from dynamo_tune.study.schema import CategoricalParam, FloatParam, IntParam, ParamSpec
 from dynamo_tune.workload.hints import PrefixHints
 
 SECTIONS = ("router", "hints", "workload")

@@ -18,8 +18,9 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.space import grid_values
-from dynamo_tune.spec import StudySpec
+from dynamo_tune.study.attr_keys import TrialAttr
+from dynamo_tune.study.schema import StudySpec
+from dynamo_tune.study.space import grid_values
 
 NEEDS: dict[str, tuple[str, ...]] = {
     "gp": ("torch", "scipy"),
@@ -46,7 +47,7 @@ def missing_packages(name: str) -> list[str]:
 
 def constraints_from_attrs(trial: FrozenTrial) -> Sequence[float]:
     """Optuna 4 `constraints_func`: the constraint values the objective stored."""
-    stored = trial.user_attrs.get("constraints") or {}
+    stored = trial.user_attrs.get(TrialAttr.CONSTRAINTS) or {}
     return [float(v) for v in stored.values()]
 
 

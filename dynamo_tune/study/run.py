@@ -5,28 +5,37 @@ continues an existing study until the target is reached (`MaxTrialsCallback` wit
 `states=(COMPLETE,)`) and stops as soon as the COMPLETE plus the RUNNING trials (other
 runners') reach it, so concurrent runners do not overshoot. After
 `study.max_failures_in_a_row` consecutive FAIL trials the run stops with the last reason.
+`run_study_file` is `dynamo-tune run`: load, open or resume, run, with injectable services.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from dynamo_tune.errors import DynamoTuneError
-from dynamo_tune.objective import Objective, TrialServices
-from dynamo_tune.progress import eta_seconds, overhead_share, progress_line
-from dynamo_tune.samplers import sets_constraints
-from dynamo_tune.study import StudyHandle
-from dynamo_tune.study_report import best_trials, improvement_text
+from dynamo_tune.errors import DynamoTuneError, RunStopped, SpecError
+from dynamo_tune.study.attr_keys import TrialAttr
+from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.objective import Objective, TrialServices
+from dynamo_tune.study.opening import StudyHandle, open_for_run
+from dynamo_tune.study.progress import eta_seconds, overhead_share, progress_line
+from dynamo_tune.study.readback import best_trials, improvement_text
+from dynamo_tune.study.samplers import sets_constraints
+from dynamo_tune.study.storage import storage_errors
 
-
-class RunStopped(DynamoTuneError):
-    """The run gave up: too many consecutive FAIL trials."""
+ServicesFactory = Callable[[StudyHandle], TrialServices]
+"""Builds a study's trial services (`services.build_services`; fakes in tests)."""
 
 
 @dataclass
@@ -83,7 +92,7 @@ class _Monitor:
         )
         if trial.state == TrialState.FAIL:
             self.fail_streak += 1
-            self.last_fail_reason = str(trial.user_attrs.get("fail_reason", "unknown"))
+            self.last_fail_reason = str(trial.user_attrs.get(TrialAttr.FAIL_REASON, "unknown"))
         else:
             self.fail_streak = 0
         if self.fail_streak >= self.max_failures or complete + running >= self.target:
@@ -119,13 +128,14 @@ def run_study(
         objective = Objective(
             spec, services, use_set_constraint=sets_constraints(spec.study.sampler.name)
         )
-        study.optimize(
-            objective,
-            timeout=spec.study.timeout_s,
-            callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,)), monitor],
-            catch=(DynamoTuneError,),
-            gc_after_trial=False,
-        )
+        with storage_errors(handle.target, "write"):
+            study.optimize(
+                objective,
+                timeout=spec.study.timeout_s,
+                callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,)), monitor],
+                catch=(DynamoTuneError,),
+                gc_after_trial=False,
+            )
     finally:
         asyncio.run(deployment.stop())
     summary.ran = monitor.ran
@@ -145,4 +155,48 @@ def run_study(
     improvement = improvement_text(study)
     if improvement:
         print(improvement, file=out)
+    return summary
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C while a run is in progress (trial FAIL, deployment stopped)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_study_file(
+    study_file: Path,
+    services_for: ServicesFactory,
+    *,
+    n_trials: int | None = None,
+    allow_changed_space: bool = False,
+    out: TextIO | None = None,
+) -> RunSummary:
+    """`dynamo-tune run`: validate the file, create or resume its study, run to the target.
+
+    Nothing is written for an invalid file (`SpecError`); `n_trials` overrides the file's.
+    """
+    out = out or sys.stdout
+    loaded = load_spec(study_file)
+    target_trials = n_trials if n_trials is not None else loaded.spec.study.n_trials
+    if target_trials < 1:
+        raise SpecError(f"--n-trials must be >= 1, got {target_trials}")
+    handle = open_for_run(loaded, allow_changed_space=allow_changed_space)
+    if handle.space_changed:
+        print("warning: search space changed; continuing (--allow-changed-space)", file=out)
+    with sigterm_as_interrupt():
+        summary = run_study(handle, services_for(handle), n_trials=target_trials, out=out)
+    print(
+        f"inspect: dynamo-tune trials {study_file} | dynamo-tune best {study_file} | "
+        f"dynamo-tune dashboard {study_file}",
+        file=out,
+    )
     return summary

@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from dynamo_tune.study.attr_keys import HEADLINE_METRICS, TrialAttr
+
 
 def duration(seconds: float | None) -> str:
     """`1h02m`, `5m02s`, `34.1s`; `?` when unknown."""
@@ -33,20 +35,16 @@ def values_text(values: Sequence[float] | None) -> str:
 def metrics_text(attrs: dict[str, Any]) -> str:
     """Short key-metric summary of a trial's user attrs."""
     parts = []
-    for label, key, unit in (
-        ("kve", "kv_efficiency", ""),
-        ("ttft95", "ttft_p95_seconds", "s"),
-        ("itl95", "itl_p95_seconds", "s"),
-    ):
+    for label, key in HEADLINE_METRICS:
         value = attrs.get(key)
         if isinstance(value, int | float):
-            parts.append(f"{label} {value:.3g}{unit}")
+            parts.append(f"{label} {value:.3g}{'s' if key.endswith('_seconds') else ''}")
     return " ".join(parts)
 
 
 def overhead_share(attrs: dict[str, Any], trial_seconds: float | None) -> float | None:
     """Share of a trial's wall time spent outside its measured window(s), in [0, 1]."""
-    measured = attrs.get("measured_seconds")
+    measured = attrs.get(TrialAttr.MEASURED_SECONDS)
     if not isinstance(measured, int | float) or not trial_seconds or trial_seconds <= 0:
         return None
     return min(1.0, max(0.0, 1.0 - measured / trial_seconds))
@@ -76,10 +74,10 @@ def progress_line(
     head = f"[{complete:>{width}}/{target}] #{number} {state}"
     if state == "COMPLETE":
         head += f" {values_text(values)}"
-        if attrs.get("violations"):
-            head += " (infeasible: " + "; ".join(attrs["violations"]) + ")"
-    elif attrs.get("fail_reason"):
-        head += f": {attrs['fail_reason']}"
+        if attrs.get(TrialAttr.VIOLATIONS):
+            head += " (infeasible: " + "; ".join(attrs[TrialAttr.VIOLATIONS]) + ")"
+    elif attrs.get(TrialAttr.FAIL_REASON):
+        head += f": {attrs[TrialAttr.FAIL_REASON]}"
     parts = [head]
     if best is not None:
         parts.append(f"best {values_text(best[1])} (#{best[0]})")

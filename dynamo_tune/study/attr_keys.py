@@ -1,0 +1,96 @@
+"""Every user-attr key dynamo-tune stores on trials and studies: the one home of those names. Pure.
+
+Readers (reports, progress lines, resume, the dashboard's users) and writers import the keys
+from here; no module writes a key as a raw string. Metric attrs are named after the fields
+they copy (`CORE_KEYS` from `DynamoCoreMetrics`, `WORKLOAD_KEYS` from `WorkloadReport`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dynamo_tune.metrics.models import DynamoCoreMetrics
+
+
+class TrialAttr:
+    """Keys of a trial's user attrs."""
+
+    # who and why
+    RUNNER: Final = "runner"
+    """{host, pid, start}: the process measuring the trial (dead-runner recovery)."""
+    BASELINE: Final = "baseline"
+    """True on the reference trial the study enqueues first."""
+    BASELINE_OVERRIDES: Final = "baseline_overrides"
+    """Dotted settings of the baseline outside the search space."""
+    RETRY_OF: Final = "retry_of"
+    """Number of the FAIL trial whose parameters this trial measures again."""
+    FAIL_REASON: Final = "fail_reason"
+    """One line: the stage and the error that failed the trial."""
+    # what was applied
+    ROUTER_CONFIG: Final = "router_config"
+    HINTS: Final = "hints"
+    FRONTEND_ARGS: Final = "frontend_args"
+    RESTART_SECONDS: Final = "restart_seconds"
+    APPLY_SECONDS: Final = "apply_seconds"
+    COLLECT_SECONDS: Final = "collect_seconds"
+    # what was measured
+    SCORE: Final = "score"
+    ERRORS: Final = "errors"
+    WORKLOAD_ERRORS: Final = "workload_errors"
+    WORKLOAD_FAILURES: Final = "workload_failures"
+    WORKLOAD_FAILED: Final = "workload_failed"
+    # how it was judged
+    CONSTRAINTS: Final = "constraints"
+    """{constraint key: value}, <= 0 feasible (also given to Optuna)."""
+    VIOLATIONS: Final = "violations"
+    FEASIBLE: Final = "feasible"
+    REPEATS: Final = "repeats"
+    REPEAT_VALUES: Final = "repeat_values"
+    VALUE_SPREAD: Final = "value_spread"
+    MEASURED_SECONDS: Final = "measured_seconds"
+    """Sum of the measured windows' lengths (the rest of the trial's wall time is overhead)."""
+
+
+class StudyAttr:
+    """Keys of a study's user attrs."""
+
+    SPEC_SHA256: Final = "spec_sha256"
+    STUDY_YAML: Final = "study_yaml"
+    """The study file's text as last run (never holds a secret: see the study file rules)."""
+    SEARCH_SPACE: Final = "search_space"
+    """Fingerprint of the distributions a resumed study must still match."""
+    INITIALIZED: Final = "initialized"
+    """Set last by the creating runner; others wait for it."""
+
+
+CORE_KEYS: tuple[str, ...] = tuple(DynamoCoreMetrics.model_fields)
+"""Trial attrs holding the core metrics (the inputs of `to_optimization_score`)."""
+
+WORKLOAD_KEYS: tuple[str, ...] = (
+    "client_ttft_p50_seconds",
+    "client_ttft_p95_seconds",
+    "client_ttft_p99_seconds",
+    "client_itl_p50_seconds",
+    "client_itl_p95_seconds",
+    "client_itl_p99_seconds",
+    "client_e2e_p95_seconds",
+    "client_kve",
+    "kve_ceiling",
+    "requests_sent",
+    "requests_ok",
+    "requests_failed",
+    "output_tokens_per_s",
+    "window_start",
+    "window_end",
+)
+"""Trial attrs copied from the `WorkloadReport` field of the same name."""
+
+CARRIED_ON_RETRY: tuple[str, ...] = (TrialAttr.BASELINE, TrialAttr.BASELINE_OVERRIDES)
+"""Trial attrs a re-enqueued retry keeps from the trial it repeats."""
+
+HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
+    ("kve", "kv_efficiency"),
+    ("ttft95", "ttft_p95_seconds"),
+    ("itl95", "itl_p95_seconds"),
+)
+"""(short label, trial attr) of the metrics a progress line and the trials table show."""
