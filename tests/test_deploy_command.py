@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from dynamo_tune.deploy.command import CommandDeployment, run_command
+from dynamo_tune.deploy.command import CommandDeployment, run_step
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.spec import CommandDeploymentSpec
@@ -61,13 +61,18 @@ def test_render_expands_router_flags_and_formats() -> None:
 
 
 def test_render_refuses_an_unset_value() -> None:
-    with pytest.raises(SpecError, match=r"\{router.temperature\} is unset"):
+    message = (
+        "apply[1]: {router.temperature} is unset (None) in '{router.temperature}'; "
+        "set router.temperature in deployment.router or in the search space"
+    )
+    with pytest.raises(SpecError) as exc:
         render(["x", "{router.temperature}"], RouterConfig(), {}, where="apply")
+    assert str(exc.value) == message
 
 
 @pytest.mark.parametrize("bad", ["{router.temp}", "{nope}", "{model!r}", "{unclosed"])
 def test_spec_rejects_bad_templates(bad: str) -> None:
-    with pytest.raises(ValidationError, match="apply"):
+    with pytest.raises(ValidationError, match=r"deployment\.apply\[1\]: "):
         CommandDeploymentSpec(
             kind="command",
             apply=["prog", bad],
@@ -85,7 +90,7 @@ async def test_metacharacters_reach_the_program_verbatim(recorder: Path, tmp_pat
                 "--model", "{model}", "{router.temperature}", "x {router.mode} y"]  # fmt: skip
     argv = render(template, RouterConfig(temperature=0.5), {"model": model}, where="apply")
     env = {**os.environ, "RECORD_TO": str(out)}
-    await run_command(argv, tmp_path / "logs", "apply", 30.0, env, None)
+    await run_step(argv, tmp_path / "logs", "apply", 30.0, env, None)
     assert records(out)[0]["argv"] == [nasty, "--model", model, "0.5", "x kv y"]
     assert not pwned.exists()
 
@@ -93,23 +98,26 @@ async def test_metacharacters_reach_the_program_verbatim(recorder: Path, tmp_pat
 async def test_nonzero_exit_fails_with_stderr_tail(recorder: Path, tmp_path: Path) -> None:
     env = {**os.environ, "RECORD_TO": str(tmp_path / "a.jsonl"), "EXIT_CODE": "3",
            "STDERR_TEXT": "boom: temperature 9 is too hot"}  # fmt: skip
-    with pytest.raises(DeploymentError, match=r"code 3(.|\n)*boom: temperature 9 is too hot"):
-        await run_command([sys.executable, str(recorder)], tmp_path, "apply", 30.0, env, None)
+    tail = "line one\nboom: temperature 9 is too hot"
+    with pytest.raises(
+        DeploymentError, match=rf"^deployment\.apply: .* exited with code 3; stderr tail:\n{tail}$"
+    ):
+        await run_step([sys.executable, str(recorder)], tmp_path, "apply", 30.0, env, None)
 
 
 async def test_timeout_kills_the_command(recorder: Path, tmp_path: Path) -> None:
     out = tmp_path / "a.jsonl"
     env = {**os.environ, "RECORD_TO": str(out), "SLEEP": "30"}
-    with pytest.raises(DeploymentError, match="did not finish within 0.5 s"):
-        await run_command([sys.executable, str(recorder)], tmp_path, "apply", 0.5, env, None)
+    with pytest.raises(DeploymentError, match="^deployment.apply: .* did not finish within 0.5 s"):
+        await run_step([sys.executable, str(recorder)], tmp_path, "apply", 0.5, env, None)
     pid = int(str(records(out)[0]["pid"]))
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
 
 async def test_missing_program_is_a_deployment_error(tmp_path: Path) -> None:
-    with pytest.raises(DeploymentError, match="cannot run"):
-        await run_command([str(tmp_path / "nope")], tmp_path, "start", 5.0, dict(os.environ), None)
+    with pytest.raises(DeploymentError, match="^deployment.start: cannot start"):
+        await run_step([str(tmp_path / "nope")], tmp_path, "start", 5.0, dict(os.environ), None)
 
 
 @pytest.mark.integration

@@ -1,4 +1,4 @@
-"""External command workload: real child processes, no shell."""
+"""External command workload: real child processes, no shell, templates checked on load."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.errors import WorkloadError
@@ -36,8 +37,11 @@ async def test_window_is_the_program_run_and_arguments_arrive_verbatim(tmp_path:
 
 
 async def test_nonzero_exit_fails_with_the_stderr_tail() -> None:
-    script = "import sys; [print(f'line {i}', file=sys.stderr) for i in range(50)]; sys.exit(3)"
-    with pytest.raises(WorkloadError, match=r"exited with 3:\n(.|\n)*line 49$") as exc:
+    # `{{i}}`: the argv is a template, so a literal brace is doubled.
+    script = "import sys; [print(f'line {{i}}', file=sys.stderr) for i in range(50)]; sys.exit(3)"
+    with pytest.raises(
+        WorkloadError, match=r"exited with code 3; stderr tail:\n(.|\n)*line 49$"
+    ) as exc:
         await make_workload(command(sys.executable, "-c", script), block_size=16).run(
             ENDPOINTS, PrefixHints()
         )
@@ -45,12 +49,38 @@ async def test_nonzero_exit_fails_with_the_stderr_tail() -> None:
 
 
 async def test_missing_program_and_timeout_are_workload_errors() -> None:
-    with pytest.raises(WorkloadError, match="cannot start"):
+    with pytest.raises(WorkloadError, match="^workload: cannot start '/nonexistent/aiperf'"):
         await make_workload(command("/nonexistent/aiperf"), block_size=16).run(
             ENDPOINTS, PrefixHints()
         )
     slow = command(sys.executable, "-c", "import time; time.sleep(30)", timeout_s=0.3)
     started = time.monotonic()
-    with pytest.raises(WorkloadError, match="timed out"):
+    with pytest.raises(WorkloadError, match="did not finish within 0.3 s"):
         await make_workload(slow, block_size=16).run(ENDPOINTS, PrefixHints())
     assert time.monotonic() - started < 5
+
+
+async def test_literal_braces_are_escaped_by_doubling(tmp_path: Path) -> None:
+    out = tmp_path / "args.txt"
+    script = "import sys; open(sys.argv[1], 'w').write('|'.join(sys.argv[2:]))"
+    spec = command(sys.executable, "-c", script, str(out), '{{"model": "{model}"}}')
+    await make_workload(spec, block_size=16).run(ENDPOINTS, PrefixHints())
+    assert out.read_text() == '{"model": "tiny model"}'
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        (
+            "--url={frontend_ur}",
+            "workload.argv[1]: unknown placeholder {frontend_ur} in '--url={frontend_ur}'; "
+            "known: {frontend_url}, {model} (write {{ and }} for a literal brace)",
+        ),
+        ('{"a": 1}', 'workload.argv[1]: unknown placeholder {"a"} in \'{"a": 1}\''),
+        ("{model!r}", "workload.argv[1]: '{model!r}': conversions (!r) are not allowed"),
+    ],
+)
+def test_a_template_mistake_is_a_validation_error(arg: str, message: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        command("aiperf", arg)
+    assert message in str(exc.value)

@@ -57,6 +57,7 @@ def test_numbers_and_mappings_are_distributions() -> None:
         ({"kind": "agentic", "hints": {"dialect": "http2"}}, "dialect"),
         ({"kind": "trace"}, "path"),
         ({"kind": "command", "argv": []}, "argv"),
+        ({"kind": "command", "argv": ["aiperf", "--url={frontend_ur}"]}, "workload.argv[1]"),
         ({"kind": "nope"}, "kind"),
     ],
 )

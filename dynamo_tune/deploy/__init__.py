@@ -1,12 +1,14 @@
 """Deployments a study can configure: the local Dynamo stack, an external one, user commands.
 
-`DeploymentSpec` is the `deployment:` section of study.yaml; `make_deployment(spec)` builds the
-`Deployment`. `RouterConfig` holds the router knobs; `router_flags` maps them to frontend flags.
+`DeploymentSpec` is the `deployment:` section of study.yaml; `make_deployment(spec)` (from
+`factory`, beside the implementations) builds the `Deployment`. `RouterConfig` holds the router
+knobs; `router_flags` maps them to frontend flags.
 """
 
 from dynamo_tune.deploy.base import AppliedConfig, Deployment, Endpoints
 from dynamo_tune.deploy.command import CommandDeployment
 from dynamo_tune.deploy.external import ExternalDeployment
+from dynamo_tune.deploy.factory import make_deployment
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.router import RouterConfig, RouterMode
 from dynamo_tune.deploy.router_flags import router_flags
@@ -18,7 +20,6 @@ from dynamo_tune.deploy.spec import (
     FrontendBuckets,
     LocalDeploymentSpec,
     MockerSpec,
-    make_deployment,
 )
 from dynamo_tune.deploy.tiny_model import ensure_tiny_model
 

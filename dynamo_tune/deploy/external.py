@@ -2,22 +2,18 @@
 
 Its router is fixed: `apply()` accepts only the configuration the deployment runs
 (`spec.router`) and refuses any other router parameter with a `SpecError` naming it.
-Client-side hints are not router parameters and keep working. `reset()` cannot cool the
-deployment's caches and does nothing.
+Client-side hints are not router parameters and keep working. Ready means `/v1/models` lists
+the model (`readiness.wait_for_model`). `reset()` cannot cool the deployment's caches and
+does nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-
-import httpx
-
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
-from dynamo_tune.deploy.readiness import models_listed
+from dynamo_tune.deploy.readiness import wait_for_model
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.spec import ExternalDeploymentSpec
-from dynamo_tune.errors import DeploymentError, SpecError
+from dynamo_tune.errors import SpecError
 
 
 def changed_fields(fixed: RouterConfig, requested: RouterConfig) -> dict[str, object]:
@@ -36,28 +32,6 @@ def refuse_router_change(fixed: RouterConfig, requested: RouterConfig) -> None:
             "fixed by deployment.router — remove them from the search space or use "
             "kind: local / command"
         )
-
-
-async def wait_for_model(frontend_url: str, model: str, timeout_s: float) -> None:
-    """Wait until `frontend_url/v1/models` lists `model`; `DeploymentError` after timeout."""
-    deadline = time.monotonic() + timeout_s
-    detail = ""
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        while True:
-            try:
-                response = await client.get(f"{frontend_url}/v1/models")
-                listed = models_listed(response.json()) if response.status_code == 200 else set()
-                if model in listed:
-                    return
-                detail = f"HTTP {response.status_code}, models {sorted(listed)}"
-            except (httpx.HTTPError, ValueError) as exc:
-                detail = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
-    raise DeploymentError(
-        f"{frontend_url} does not serve model {model!r} after {timeout_s} s ({detail})"
-    )
 
 
 class ExternalDeployment:

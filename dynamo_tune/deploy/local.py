@@ -33,7 +33,6 @@ from dynamo_tune.deploy.local_commands import (
     worker_env,
 )
 from dynamo_tune.deploy.ports import free_low_port
-from dynamo_tune.deploy.process import ManagedProcess, raise_if_exited
 from dynamo_tune.deploy.prometheus import PrometheusServer, prometheus_binary
 from dynamo_tune.deploy.readiness import ReadyTarget, wait_until_ready
 from dynamo_tune.deploy.router import RouterConfig
@@ -41,6 +40,7 @@ from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.deploy.tiny_model import ensure_tiny_model
 from dynamo_tune.errors import DeploymentError
 from dynamo_tune.net import LOOPBACK, free_port, loopback_url
+from dynamo_tune.process import ManagedProcess, raise_if_exited
 
 log = logging.getLogger(__name__)
 

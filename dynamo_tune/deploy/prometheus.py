@@ -8,11 +8,9 @@ free 127.0.0.1 port. `start()` raises `PrometheusNotFound` when the binary is mi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +18,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-from dynamo_tune.deploy.process import ManagedProcess
+from dynamo_tune.deploy.readiness import Observation, poll_until
 from dynamo_tune.errors import DeploymentError
 from dynamo_tune.net import LOOPBACK, free_port, loopback_url
+from dynamo_tune.process import ManagedProcess, raise_if_exited
 
 
 class PrometheusNotFound(DeploymentError):
@@ -111,20 +110,25 @@ class PrometheusServer:
         self.process.start()
 
     async def wait_ready(self, timeout_s: float = 20.0) -> None:
-        """Wait until `/-/ready` answers 200; raise `DeploymentError` with the log tail if not."""
-        deadline = time.monotonic() + timeout_s
+        """Wait until `/-/ready` answers 200; `DeploymentError` with the log tail if not."""
+        procs = [self.process] if self.process is not None else []
         async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process is not None and self.process.poll() is not None:
-                    break
+
+            async def check() -> Observation[None]:
+                raise_if_exited(procs)
                 try:
-                    if (await client.get(f"{self.url}/-/ready")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        tail = self.process.log_tail() if self.process else ""
-        raise DeploymentError(f"prometheus at {self.url} not ready after {timeout_s} s:\n{tail}")
+                    status = (await client.get(f"{self.url}/-/ready")).status_code
+                except httpx.TransportError as exc:
+                    return Observation(False, f"{type(exc).__name__}: {exc}", None)
+                return Observation(status == 200, f"HTTP {status}", None)
+
+            await poll_until(
+                check,
+                what=f"prometheus at {self.url} not ready",
+                timeout_s=timeout_s,
+                interval_s=0.1,
+                context=lambda: "\n".join(p.log_tail() for p in procs),
+            )
 
     async def wait_targets_up(self, addresses: Sequence[str], timeout_s: float = 20.0) -> None:
         """Wait until every `host:port` in `addresses` has been scraped with health `up`."""
@@ -138,10 +142,9 @@ class PrometheusServer:
         Used after a restart, so that no measured window starts before Prometheus has seen
         the restarted process's fresh counters.
         """
-        deadline = time.monotonic() + timeout_s
-        pending = set(addresses)
         async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
+
+            async def check() -> Observation[None]:
                 try:
                     body = (await client.get(f"{self.url}/api/v1/targets")).json()
                     done = {
@@ -150,15 +153,17 @@ class PrometheusServer:
                         if t.get("health") == "up"
                         and parse_rfc3339(t.get("lastScrape", "")) > after_unix
                     }
-                    pending = set(addresses) - done
-                    if not pending:
-                        return
-                except (httpx.TransportError, ValueError, KeyError):
-                    pass
-                await asyncio.sleep(0.1)
-        raise DeploymentError(
-            f"prometheus targets not scraped up within {timeout_s} s: {sorted(pending)}"
-        )
+                except (httpx.TransportError, ValueError, KeyError) as exc:
+                    return Observation(False, f"{type(exc).__name__}: {exc}", None)
+                pending = sorted(set(addresses) - done)
+                return Observation(not pending, f"not scraped up yet: {pending}", None)
+
+            await poll_until(
+                check,
+                what="prometheus targets not scraped up",
+                timeout_s=timeout_s,
+                interval_s=0.1,
+            )
 
     def stop(self) -> None:
         if self.process is not None:

@@ -4,14 +4,15 @@ Three kinds, discriminated by `kind`:
 - `local`: the embedded stack (real frontend + KV router + mocker workers, one machine);
 - `external`: an already-running deployment given by URLs (router parameters are fixed);
 - `command`: user argv templates that start / apply / reset / stop a deployment.
-`make_deployment(spec)` builds the matching `Deployment`. Every spec exposes `block_size`:
-the KV block size (tokens) the workload should assume.
+Every spec exposes `block_size`: the KV block size (tokens) the workload should assume.
+This module imports no implementation: `dynamo_tune.deploy.factory.make_deployment(spec)`
+builds the matching `Deployment`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
@@ -19,9 +20,6 @@ from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.templates import check_template
 from dynamo_tune.errors import SpecError
-
-if TYPE_CHECKING:
-    from dynamo_tune.deploy.base import Deployment
 
 DEFAULT_MODEL_NAME = "tiny"
 
@@ -138,8 +136,9 @@ class CommandDeploymentSpec(_UrlDeploymentSpec):
 
     Each template argument may hold `{router.<field>}` (e.g. `{router.temperature}`),
     `{frontend_url}`, `{model}` or `{run_dir}`; an argument that is exactly `{router_flags}`
-    expands to the frontend flags the local stack would pass. `start`, `apply`, `reset` and
-    `stop` run to completion; a non-zero exit fails with the tail of the command's stderr.
+    expands to the frontend flags the local stack would pass; `{{` / `}}` are literal braces
+    (`dynamo_tune.argv_template`). `start`, `apply`, `reset` and `stop` run to completion; a
+    non-zero exit fails with the tail of the command's stderr.
     """
 
     kind: Literal["command"]
@@ -162,7 +161,7 @@ class CommandDeploymentSpec(_UrlDeploymentSpec):
                 if not template:
                     raise ValueError(f"`{name}` must be a non-empty argv list or omitted")
                 try:
-                    check_template(template, where=name)
+                    check_template(template, where=f"deployment.{name}")
                 except SpecError as exc:  # pydantic reports ValueErrors as validation errors
                     raise ValueError(str(exc)) from None
         return self
@@ -182,18 +181,3 @@ DeploymentSpec = Annotated[
     | Annotated[CommandDeploymentSpec, Tag("command")],
     Discriminator(_kind),
 ]
-
-
-def make_deployment(spec: AnyDeploymentSpec) -> Deployment:
-    """The `Deployment` for `spec` (nothing is started yet)."""
-    if isinstance(spec, LocalDeploymentSpec):
-        from dynamo_tune.deploy.local import LocalStack
-
-        return LocalStack(spec)
-    if isinstance(spec, ExternalDeploymentSpec):
-        from dynamo_tune.deploy.external import ExternalDeployment
-
-        return ExternalDeployment(spec)
-    from dynamo_tune.deploy.command import CommandDeployment
-
-    return CommandDeployment(spec)

@@ -1,13 +1,15 @@
 """The workload side of a trial: generated or replayed load, measured per request.
 
 Public names: the `Workload` protocol, `WorkloadReport`, `PrefixHints`, the study file's
-`WorkloadSpec` union and `make_workload`, the workload classes, and the pure generators.
+`WorkloadSpec` union and `make_workload` (from `factory`, beside the implementations), the
+workload classes, and the pure generators.
 """
 
 from dynamo_tune.workload.agentic import agentic_plan
 from dynamo_tune.workload.base import Workload
 from dynamo_tune.workload.ceiling import kve_ceiling, reusable_tokens
 from dynamo_tune.workload.command import CommandWorkload
+from dynamo_tune.workload.factory import make_workload
 from dynamo_tune.workload.hint_fields import hint_fields
 from dynamo_tune.workload.hints import PrefixHints
 from dynamo_tune.workload.plan import Message, PlannedRequest
@@ -18,7 +20,6 @@ from dynamo_tune.workload.spec import (
     TraceWorkloadSpec,
     WarmupSpec,
     WorkloadSpec,
-    make_workload,
 )
 from dynamo_tune.workload.trace import read_trace, trace_plan
 from dynamo_tune.workload.workloads import AgenticWorkload, TraceWorkload

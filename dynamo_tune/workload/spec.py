@@ -1,23 +1,24 @@
-"""The `workload:` section of a study file, and the factory that builds a workload. Pure.
+"""The `workload:` section of a study file. Pure.
 
 `WorkloadSpec` is a union discriminated on `kind`: `agentic` (generated shared-prefix sessions),
 `trace` (Mooncake-format JSONL replay) and `command` (an external program such as AIPerf).
 Every kind carries `hints`, the base `PrefixHints` a study overlays with its searched `hints.*`
 values (`spec.hints.model_copy(update=...)`); `Workload.run` receives the overlaid hints.
+This module imports no implementation: `dynamo_tune.workload.factory.make_workload(spec)`
+builds the workload.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dynamo_tune import argv_template
+from dynamo_tune.errors import SpecError
 from dynamo_tune.workload.distributions import Dist, Fixed
 from dynamo_tune.workload.hints import PrefixHints
-
-if TYPE_CHECKING:
-    from dynamo_tune.workload.base import Workload
 
 Count = Annotated[int, Field(ge=1)]
 
@@ -28,8 +29,8 @@ class WarmupSpec(BaseModel):
     Warmup requests share no prefix with the measured ones (their words come from a separate
     random stream), so they warm connections and the stack but not the measured prefixes.
     The phase sends `requests` requests, then keeps sending until `seconds` have passed.
-    After it, the runner waits `quiet_gap_s` (None: two scrape intervals when the endpoints
-    know Prometheus' interval, else 0) so a scrape separates warmup from the window.
+    After it, the runner waits `quiet_gap_s` (None: the quiet gap between windows,
+    `dynamo_tune.deploy.base.quiet_gap_seconds`) so a scrape separates warmup from the window.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -128,11 +129,17 @@ class TraceWorkloadSpec(_RunSettings):
         return self.concurrency
 
 
+COMMAND_PLACEHOLDERS = ("frontend_url", "model")
+"""The placeholders a command workload's argv may use."""
+
+
 class CommandWorkloadSpec(BaseModel):
     """An external program (e.g. `aiperf profile ...`) run without a shell.
 
-    In each argument `{frontend_url}` and `{model}` are replaced by the deployment's values;
-    nothing else is interpreted. The window is the program's start and end.
+    Each argument is an argv template (`dynamo_tune.argv_template`, the deployment commands'
+    syntax): `{frontend_url}` and `{model}` are the deployment's values, `{{` / `}}` literal
+    braces; any other placeholder is a validation error naming `workload.argv[i]`. The window
+    is the program's start and end.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -145,9 +152,13 @@ class CommandWorkloadSpec(BaseModel):
     hints: PrefixHints = Field(default_factory=PrefixHints, description="Unused by commands")
 
     @model_validator(mode="after")
-    def _argv_nonempty(self) -> Self:
+    def _argv_valid(self) -> Self:
         if not self.argv[0]:
             raise ValueError("argv[0] must name a program, but got ''")
+        try:
+            argv_template.check(self.argv, "workload.argv", COMMAND_PLACEHOLDERS)
+        except SpecError as exc:  # pydantic reports ValueErrors as validation errors
+            raise ValueError(str(exc)) from None
         return self
 
 
@@ -155,22 +166,3 @@ WorkloadSpec = Annotated[
     AgenticWorkloadSpec | TraceWorkloadSpec | CommandWorkloadSpec, Field(discriminator="kind")
 ]
 """The study file's `workload:` section."""
-
-
-def make_workload(
-    spec: AgenticWorkloadSpec | TraceWorkloadSpec | CommandWorkloadSpec, *, block_size: int
-) -> Workload:
-    """The workload `spec` describes; `block_size` is the deployment's KV block size (tokens)."""
-    if block_size < 1:
-        raise ValueError(f"`block_size >= 1` must hold, but got {block_size=}.")
-    from dynamo_tune.workload.command import CommandWorkload
-    from dynamo_tune.workload.workloads import AgenticWorkload, TraceWorkload
-
-    match spec:
-        case AgenticWorkloadSpec():
-            return AgenticWorkload(spec, block_size=block_size)
-        case TraceWorkloadSpec():
-            return TraceWorkload(spec, block_size=block_size)
-        case CommandWorkloadSpec():
-            return CommandWorkload(spec)
-    raise TypeError(f"unknown workload spec {spec!r}")  # pragma: no cover
