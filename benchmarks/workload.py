@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 
 from dynamo_tune.deploy.base import Endpoints
-from dynamo_tune.deploy.process import ManagedProcess
 from dynamo_tune.net import LOOPBACK, free_port, loopback_url
+from dynamo_tune.process import ManagedProcess
 from dynamo_tune.workload import AgenticWorkloadSpec, PrefixHints, make_workload
 
 # ---------------------------------------------------------------- the trivial server

@@ -21,7 +21,7 @@ ENDPOINTS = Endpoints(frontend_url=URL, model="tiny")
 
 @pytest.fixture
 def router() -> Iterator[respx.MockRouter]:
-    """respx on httpx's transport lookup (the runner uses its own transport, not httpcore)."""
+    """respx on httpx's transport lookup (the runner's transport is aiohttp, not httpcore)."""
     with respx.mock(using="httpx") as mocked:
         yield mocked
 

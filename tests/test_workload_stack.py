@@ -20,11 +20,10 @@ from dynamo_tune.workload import (
     make_workload,
 )
 from dynamo_tune.workload.agentic import agentic_plan
-from dynamo_tune.workload.client import send_chat
+from dynamo_tune.workload.client import make_client, send_chat
 from dynamo_tune.workload.payload import BASE_HEADERS, CHAT_PATH
 from dynamo_tune.workload.record import RequestRecord
 from dynamo_tune.workload.runner import make_clock
-from dynamo_tune.workload.transport import StreamsTransport
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +156,7 @@ async def test_a_real_400_is_recorded_as_http_4xx(local_stack: LocalStack) -> No
         "nvext": {"agent_hints": {"iat": 250}},
     }
     record = RequestRecord(index=0, session="s", turn=0, due=0.0)
-    async with httpx.AsyncClient(transport=StreamsTransport()) as client:
+    async with make_client(None, 10.0) as client:
         await send_chat(
             client,
             endpoints.frontend_url + CHAT_PATH,

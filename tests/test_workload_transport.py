@@ -1,44 +1,54 @@
-"""StreamsTransport against a real loopback TCP server the test scripts."""
+"""The workload's HTTP client (`make_client` + `send_chat`) against a loopback server the
+test scripts byte by byte: keep-alive, streaming, connection limit, failure causes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
 from dynamo_tune.net import free_port, loopback_url
-from dynamo_tune.workload.transport import StreamsTransport
+from dynamo_tune.workload.client import make_client, send_chat
+from dynamo_tune.workload.payload import CHAT_PATH
+from dynamo_tune.workload.record import RequestRecord
+from dynamo_tune.workload.runner import make_clock
 
 Script = Callable[[int], list[bytes | float | None]]
-"""Given the connection's request number, the pieces to send: bytes, a pause, None = close."""
+"""Given the request's number (counted over all connections), the pieces to send: bytes,
+a pause, None = close the connection."""
 
 
 class ScriptedServer:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.connections = 0
+        self.open = 0
+        self.peak_open = 0
         self.requests: list[bytes] = []
         self.writers: list[asyncio.StreamWriter] = []
         self.handlers: list[asyncio.Task[None]] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.open += 1
+        self.peak_open = max(self.peak_open, self.open)
         self.writers.append(writer)
         task = asyncio.current_task()
         assert task is not None
-        self.handlers.append(task)  # type: ignore[arg-type]
+        self.handlers.append(task)
         try:
-            for n in range(1000):
+            while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = 0
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
                 self.requests.append(head + await reader.readexactly(length))
-                for piece in self.script(n):
+                for piece in self.script(len(self.requests) - 1):
                     if piece is None:
                         writer.close()
                         return
@@ -50,6 +60,8 @@ class ScriptedServer:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
+        finally:
+            self.open -= 1
 
 
 @contextlib.asynccontextmanager
@@ -74,94 +86,172 @@ async def serve(script: Script) -> AsyncIterator[tuple[ScriptedServer, str]]:
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 )
+END = b"0\r\n\r\n"
 
 
-async def post(client: httpx.AsyncClient, url: str, body: bytes = b'{"a": 1}') -> list[bytes]:
-    async with client.stream("POST", url + "/v1/chat/completions", content=body) as response:
-        assert response.status_code == 200
-        return [part async for part in response.aiter_bytes()]
+def chunk(payload: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
 
 
-async def test_chunked_body_split_at_awkward_places_and_keep_alive() -> None:
-    body = b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
-    pieces: list[bytes | float | None] = [CHUNKED, body[:2], 0.02, body[2:9], 0.02, body[9:]]
-    async with (
-        serve(lambda n: pieces) as (scripted, url),
-        httpx.AsyncClient(transport=StreamsTransport()) as client,
-    ):
-        for _ in range(3):
-            assert b"".join(await post(client, url)) == b"hello, world"
-    assert scripted.connections == 1  # reused
+def token(text: str) -> bytes:
+    event = {"choices": [{"index": 0, "delta": {"content": text}}]}
+    return chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+
+
+USAGE_DONE = chunk(
+    b'data: {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, '
+    b'"prompt_tokens_details": {"cached_tokens": 4}}}\n\n'
+) + chunk(b"data: [DONE]\n\n")
+GOOD = CHUNKED + token(" w1") + token(" w2") + USAGE_DONE + END
+BODY = b'{"messages": []}'
+
+
+async def chat(url: str, timeout_s: float = 5.0, limit: int | None = None) -> RequestRecord:
+    """One `send_chat` on a fresh client."""
+    async with make_client(limit, timeout_s) as client:
+        return await send(client, url, timeout_s)
+
+
+async def send(client: httpx.AsyncClient, url: str, timeout_s: float = 5.0) -> RequestRecord:
+    record = RequestRecord(index=0, session="s", turn=0, due=0.0)
+    await send_chat(
+        client,
+        url + CHAT_PATH,
+        BODY,
+        {"content-type": "application/json"},
+        record,
+        timeout_s,
+        make_clock(),
+    )
+    return record
+
+
+def measured_ok(record: RequestRecord) -> bool:
+    return (
+        record.cause is None
+        and len(record.token_times) == 2
+        and (record.prompt_tokens, record.cached_tokens, record.output_tokens) == (9, 4, 2)
+    )
+
+
+async def test_a_chunked_stream_split_anywhere_is_read_whole_on_one_kept_alive_connection() -> None:
+    cuts = [0, 5, 70, 71, 100, len(GOOD) - 3, len(GOOD)]
+    pieces: list[bytes | float | None] = []
+    for start, stop in zip(cuts, cuts[1:], strict=False):
+        pieces += [GOOD[start:stop], 0.01]
+    async with serve(lambda n: pieces) as (scripted, url), make_client(None, 5.0) as client:
+        records = [await send(client, url) for _ in range(3)]
+    assert all(measured_ok(r) for r in records), [r.error for r in records]
+    assert scripted.connections == 1
     first = scripted.requests[0]
     assert first.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
-    assert b"content-length: 8\r\n" in first and first.endswith(b'\r\n\r\n{"a": 1}')
+    assert first.endswith(b"\r\n\r\n" + BODY)
+    assert b"content-length: %d\r\n" % len(BODY) in first.lower()
 
 
-async def test_each_network_read_is_yielded_as_it_arrives() -> None:
-    pieces: list[bytes | float | None] = [
-        CHUNKED,
-        b"3\r\nabc\r\n",
-        0.05,
-        b"3\r\ndef\r\n3\r\nghi\r\n",
-        0.05,
-        b"0\r\n\r\n",
-    ]
-    async with (
-        serve(lambda n: pieces) as (_, url),
-        httpx.AsyncClient(transport=StreamsTransport()) as client,
-    ):
-        assert await post(client, url) == [b"abc", b"defghi"]
+async def test_each_token_is_timed_when_it_arrives() -> None:
+    pieces: list[bytes | float | None] = [CHUNKED, token(" w1"), 0.15, token(" w2"), 0.15]
+    pieces += [USAGE_DONE + END]
+    async with serve(lambda n: pieces) as (_, url):
+        record = await chat(url)
+    assert measured_ok(record), record.error
+    assert record.first_token == record.token_times[0]
+    gap = record.token_times[1] - record.token_times[0]
+    assert 0.13 <= gap < 0.3
+    assert record.end is not None and record.end - record.token_times[1] >= 0.13
 
 
-async def test_content_length_and_read_until_close() -> None:
+async def test_connections_are_limited_to_the_in_flight_limit() -> None:
+    pieces: list[bytes | float | None] = [CHUNKED, token(" w1"), 0.1, token(" w2"), USAGE_DONE]
+    pieces += [END]
+    async with serve(lambda n: pieces) as (scripted, url), make_client(2, 5.0) as client:
+        started = asyncio.get_running_loop().time()
+        records = await asyncio.gather(*(send(client, url) for _ in range(6)))
+        elapsed = asyncio.get_running_loop().time() - started
+    assert all(measured_ok(r) for r in records), [r.error for r in records]
+    assert (scripted.connections, scripted.peak_open) == (2, 2)
+    assert elapsed >= 3 * 0.1  # 6 streams of 0.1 s, two at a time
+
+
+async def test_a_keep_alive_connection_the_server_closed_is_not_a_failure() -> None:
+    pieces: list[bytes | float | None] = [GOOD, 0.05, None]
+    async with serve(lambda n: pieces) as (scripted, url), make_client(None, 5.0) as client:
+        first = await send(client, url)
+        await asyncio.sleep(0.15)  # the server has closed the idle connection by now
+        second = await send(client, url)
+    assert measured_ok(first) and measured_ok(second), (first.error, second.error)
+    assert scripted.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("pieces", "cause", "text", "tokens"),
+    [
+        ([None], "disconnect", "ServerDisconnectedError", 0),
+        ([b"HTTP/1.1 200 OK\r\ncontent-", None], "disconnect", "ServerDisconnectedError", 0),
+        ([CHUNKED, token(" w1"), 0.05, b"5\r\nhel", None], "disconnect", "not completed", 1),
+        ([CHUNKED, token(" w1"), USAGE_DONE[:20], 0.05, None], "disconnect", "not completed", 1),
+        ([CHUNKED, token(" w1"), END], "disconnect", "without [DONE]", 1),
+        ([b"HTTZ/1.1 200 OK\r\n\r\n", None], "disconnect", "Bad status line", 0),
+        ([CHUNKED, token(" w1"), 5.0], "timeout", "", 1),
+        ([b"HTTP/1.1 529 Busy\r\ncontent-length: 4\r\n\r\nbusy"], "busy_529", "HTTP 529: busy", 0),
+        ([b"HTTP/1.1 503 No\r\ncontent-length: 4\r\n\r\ngone"], "http_5xx", "HTTP 503: gone", 0),
+        ([b"HTTP/1.1 400 Bad\r\ncontent-length: 2\r\n\r\nno"], "http_4xx", "HTTP 400: no", 0),
+    ],
+    ids=[
+        "closed-before-response",
+        "closed-mid-head",
+        "closed-mid-chunk",
+        "closed-between-chunks",
+        "ended-without-done",
+        "malformed-status-line",
+        "stalled-stream",
+        "529",
+        "503",
+        "400",
+    ],
+)
+async def test_a_failed_request_is_recorded_with_its_cause(
+    pieces: list[bytes | float | None], cause: str, text: str, tokens: int
+) -> None:
+    async with serve(lambda n: pieces) as (_, url):
+        record = await chat(url, timeout_s=0.4)
+    assert (record.cause, len(record.token_times)) == (cause, tokens), record.error
+    assert text in (record.error or "")
+    assert record.end is not None
+    if cause == "timeout":
+        assert record.end - record.sent == pytest.approx(0.4, abs=0.15)
+
+
+async def test_a_malformed_chunk_mid_stream_fails_within_the_request_timeout() -> None:
+    # aiohttp 3.14 reports a bad chunk size in the first network read of a body, but after
+    # that it waits for more data forever; the whole-request bound of `send_chat` ends it
+    pieces: list[bytes | float | None] = [CHUNKED, token(" w1"), 0.05, b"zz\r\nhi\r\n", None]
+    async with serve(lambda n: pieces) as (_, url):
+        record = await chat(url, timeout_s=0.4)
+    assert record.cause in ("timeout", "disconnect")
+    assert record.end is not None and record.end - record.sent < 0.4 + 0.15
+
+
+async def test_a_refused_connection_is_a_disconnect() -> None:
+    record = await chat(loopback_url(free_port()))
+    assert record.cause == "disconnect"
+    assert "Cannot connect" in (record.error or "")
+
+
+async def test_a_connection_left_mid_stream_is_not_reused() -> None:
+    error_event = chunk(b'event: error\ndata: {"message": "worker lost"}\n\n')
+
     def script(n: int) -> list[bytes | float | None]:
-        if n == 0:
-            return [b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab", 0.01, b"cd"]
-        return [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil-eof", None]
+        if n == 0:  # stalls: the client times out
+            return [CHUNKED, token(" w1"), 2.0, token(" w2"), USAGE_DONE, END]
+        if n == 1:  # an error event, then more of the body the client does not read
+            return [CHUNKED, error_event, 0.05, token(" w2"), USAGE_DONE, END]
+        return [GOOD]
 
-    async with (
-        serve(script) as (scripted, url),
-        httpx.AsyncClient(transport=StreamsTransport()) as client,
-    ):
-        assert b"".join(await post(client, url)) == b"abcd"
-        assert b"".join(await post(client, url)) == b"until-eof"
-        assert b"".join(await post(client, url)) == b"abcd"  # the closed one was not reused
-    assert scripted.connections == 2
-
-
-async def test_a_stale_keep_alive_connection_is_retried_on_a_fresh_one() -> None:
-    pieces: list[bytes | float | None] = [CHUNKED, b"2\r\nok\r\n0\r\n\r\n", 0.05, None]
-    async with (
-        serve(lambda n: pieces) as (scripted, url),
-        httpx.AsyncClient(transport=StreamsTransport()) as client,
-    ):
-        assert b"".join(await post(client, url)) == b"ok"
-        await asyncio.sleep(0.1)  # the server has closed the idle connection by now
-        assert b"".join(await post(client, url)) == b"ok"
-    assert scripted.connections == 2
-
-
-async def test_cut_body_and_refused_connection_are_httpx_errors() -> None:
-    pieces: list[bytes | float | None] = [CHUNKED, b"5\r\nhel", None]
-    async with (
-        serve(lambda n: pieces) as (_, url),
-        httpx.AsyncClient(transport=StreamsTransport()) as client,
-    ):
-        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
-            await post(client, url)
-        with pytest.raises(httpx.ConnectError):
-            await post(client, loopback_url(free_port()))
-        with pytest.raises(httpx.UnsupportedProtocol):
-            await client.get("https://127.0.0.1:1/")
-
-
-async def test_status_and_headers_reach_the_response() -> None:
-    pieces: list[bytes | float | None] = [
-        b"HTTP/1.1 429 Too Many Requests\r\nX-Why: busy\r\ncontent-length: 4\r\n\r\nslow"
-    ]
-    async with (
-        serve(lambda n: pieces) as (_, url),
-        httpx.AsyncClient(transport=StreamsTransport()) as client,
-    ):
-        response = await client.get(url + "/x")
-    assert (response.status_code, response.headers["x-why"], response.text) == (429, "busy", "slow")
+    async with serve(script) as (scripted, url), make_client(None, 5.0) as client:
+        stalled = await send(client, url, timeout_s=0.3)
+        errored = await send(client, url)
+        good = await send(client, url)
+    assert (stalled.cause, errored.cause) == ("timeout", "stream_error")
+    assert measured_ok(good), good.error
+    assert scripted.connections == 3

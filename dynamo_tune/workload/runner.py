@@ -4,8 +4,7 @@
 a quiet gap, then the plan — roots at their arrival offsets (or at once, closed loop),
 dependent turns `delay_s` after all their parents finished — with at most `in_flight_limit`
 requests in flight. Everything loop-bound (client, tasks, semaphore) is created inside the
-call, so each trial may use a fresh `asyncio.run`. Plain-HTTP frontends are reached through
-`StreamsTransport` (lean per-chunk path), https through httpx's default transport.
+call, so each trial may use a fresh `asyncio.run`. The HTTP client is `client.make_client`'s.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import httpx
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.errors import WorkloadError
 from dynamo_tune.workload.agentic import warmup_request
-from dynamo_tune.workload.client import send_chat
+from dynamo_tune.workload.client import REQUEST_ERRORS, make_client, send_chat
 from dynamo_tune.workload.hints import PrefixHints
 from dynamo_tune.workload.payload import CHAT_PATH, chat_request
 from dynamo_tune.workload.plan import PlannedRequest, validate_plan
@@ -29,12 +28,6 @@ from dynamo_tune.workload.record import RequestRecord
 from dynamo_tune.workload.report import WorkloadReport
 from dynamo_tune.workload.spec import WarmupSpec
 from dynamo_tune.workload.summary import summarize
-from dynamo_tune.workload.transport import StreamsTransport
-
-UNBOUNDED_CONNECTIONS = 1024
-# Idle keep-alive connections kept per host (httpcore, used for https, polls each idle one
-# whenever a request starts or ends, so a large idle pool slows every request).
-MAX_IDLE_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -166,19 +159,7 @@ async def run_plan(
     """Warmup, quiet gap, then the measured plan; the report of the measured part."""
     validate_plan(list(plan))
     clock = make_clock()
-    limit = settings.in_flight_limit or UNBOUNDED_CONNECTIONS
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.request_timeout_s),
-        transport=StreamsTransport(max_idle=min(limit, MAX_IDLE_CONNECTIONS)),
-        mounts={
-            "https://": httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(
-                    max_connections=limit,
-                    max_keepalive_connections=min(limit, MAX_IDLE_CONNECTIONS),
-                )
-            )
-        },
-    ) as client:
+    async with make_client(settings.in_flight_limit, settings.request_timeout_s) as client:
         await check_frontend(client, endpoints)
         sender = _Sender(client, endpoints, hints, settings, clock)
         warmed = await sender.warmup()
@@ -201,12 +182,12 @@ async def check_frontend(client: httpx.AsyncClient, endpoints: Endpoints) -> Non
     url = endpoints.frontend_url.rstrip("/") + "/v1/models"
     try:
         await client.get(url)
-    except httpx.HTTPError as exc:
+    except REQUEST_ERRORS as exc:
         raise WorkloadError(f"frontend {url} unreachable: {type(exc).__name__}: {exc}") from exc
 
 
 def quiet_gap(warmup: WarmupSpec, endpoints: Endpoints) -> float:
-    """The pause after warmup: as configured, else two scrape intervals when known, else 0."""
+    """The pause after warmup: as configured, else the deployment's quiet gap between windows."""
     if warmup.quiet_gap_s is not None:
         return warmup.quiet_gap_s
-    return 2 * endpoints.scrape_interval_s if endpoints.scrape_interval_s else 0.0
+    return endpoints.quiet_gap_seconds()
