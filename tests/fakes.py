@@ -310,6 +310,7 @@ BASE_STUDY: dict[str, Any] = {
         "n_trials": 4,
         "sampler": {"name": "tpe", "seed": 0},
         "baseline": {"router.mode": "round-robin"},
+        "confirm": False,  # tests of the confirmation stage turn it on
     },
     "deployment": {"kind": "local", "router": {"mode": "kv"}},
     "workload": {"kind": "agentic", "sessions": 4, "turns": 2},

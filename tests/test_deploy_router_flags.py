@@ -13,7 +13,11 @@ from pydantic import ValidationError
 
 from dynamo_tune.deploy.router import MAX_SESSION_AFFINITY_TTL_SECS, MAX_U32, RouterConfig
 from dynamo_tune.deploy.router_flags import (
+    ALL_MODES,
     FLAG_TABLE,
+    KV_ONLY,
+    fields_used_in,
+    knob_used_in,
     policy_config,
     policy_config_yaml,
     router_flags,
@@ -74,6 +78,67 @@ def test_table_covers_every_field_once() -> None:
     fields = [rule.field for rule in FLAG_TABLE]
     assert sorted(fields) == sorted(RouterConfig.model_fields)
     assert len({rule.flag for rule in FLAG_TABLE}) == len(FLAG_TABLE)
+
+
+def test_round_robin_uses_only_the_mode_affinity_thresholds_and_block_size() -> None:
+    used = {
+        "mode",
+        "session_affinity_ttl_secs",
+        "session_affinity_mode",
+        "active_decode_blocks_threshold",
+        "active_prefill_tokens_threshold_frac",
+        "block_size",
+    }
+    for mode in ("round-robin", "random", "power-of-two", "least-loaded"):
+        assert fields_used_in(mode) == used
+        assert not knob_used_in("temperature", mode)
+    assert fields_used_in("kv") == set(RouterConfig.model_fields)
+    assert knob_used_in("temperature", "kv") and knob_used_in("session_affinity_mode", "random")
+
+
+@pytest.mark.parametrize(
+    ("field", "mode", "named"),
+    [
+        ("overlap_score_weight", "kv", "field='overlap_score_weight'"),
+        ("temperature", "direct", "mode='direct'"),
+    ],
+)
+def test_unknown_field_or_mode_is_an_error_naming_it(field: str, mode: str, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        knob_used_in(field, mode)
+
+
+def test_kv_only_knobs_are_exactly_dynamos_kv_router_config_arguments() -> None:
+    """Dynamo 1.6.1 builds `KvRouterConfig` only in kv mode (`build_router_config`); the
+    `RouterConfig` arguments and the mode/block size reach the router in every mode."""
+    config = dynamo_frontend_config([])
+    kv_args, router_args = set(config.kv_router_kwargs()), set(config.router_kwargs())
+    for rule in FLAG_TABLE:
+        attr = DYNAMO_ATTR[rule.field]
+        if attr in kv_args:
+            assert rule.modes == KV_ONLY, rule.field
+        else:
+            assert attr in router_args | {"router_mode", "kv_cache_block_size"}, rule.field
+            assert rule.modes == ALL_MODES, rule.field
+
+
+# The KV-router weights Dynamo's `KvRouterConfig` lets Python read back, at non-default values.
+READABLE_KV_KNOBS = {
+    "overlap_score_credit": 7.0,
+    "prefill_load_scale": 3.0,
+    "overlap_score_credit_decay": 2.0,
+    "decode_active_request_weight": 5.0,
+}
+
+
+@pytest.mark.parametrize("mode", sorted(ALL_MODES))
+def test_kv_router_values_reach_dynamo_only_where_the_table_says(mode: str) -> None:
+    from dynamo.common.configuration.groups.router_args import build_router_config
+
+    cfg = RouterConfig(mode=mode, **READABLE_KV_KNOBS)  # type: ignore[arg-type]
+    built = build_router_config(dynamo_frontend_config(router_flags(cfg))).kv_router_config
+    for field, value in READABLE_KV_KNOBS.items():
+        assert (getattr(built, field) == value) is knob_used_in(field, mode), field
 
 
 def test_unset_fields_pass_no_flag() -> None:

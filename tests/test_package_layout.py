@@ -183,6 +183,7 @@ def test_study_public_names_are_pinned() -> None:
         "TrialAttr",
         "TrialServices",
         "build_services",
+        "confirm_study_file",
         "load_spec",
         "open_existing",
         "open_for_run",

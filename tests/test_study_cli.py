@@ -54,7 +54,7 @@ def test_best_json_yaml_flags(done_study: Path, capsys: pytest.CaptureFixture[st
     assert best["metrics"]["kv_efficiency"] is not None
     assert main(["best", str(done_study), "--format", "yaml"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith(f"# best trial #{best['number']}")
+    assert text.startswith(f"# trial #{best['number']}; unconfirmed (the study has no confirmation")
     assert yaml.safe_load(text)["router"] == best["router"]
     assert main(["best", str(done_study), "--format", "flags"]) == 0
     captured = capsys.readouterr()

@@ -104,8 +104,10 @@ def test_two_concurrent_runners_lose_and_duplicate_nothing(tmp_path: Path, stora
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert [t.number for t in trials] == list(range(len(trials)))
     assert sum(bool(t.user_attrs.get("baseline")) for t in trials) == 1
-    params = [tuple(sorted(t.params.items())) for t in trials]
-    assert len(set(params)) == len(params)
+    # kv trials draw continuous knobs: a repeat would mean both runners drew the same sequence
+    # (round-robin trials have only hints.session_id left to vary and may repeat legitimately)
+    kv = [tuple(sorted(t.params.items())) for t in trials if t.params["router.mode"] == "kv"]
+    assert kv and len(set(kv)) == len(kv)
     pids = {t.user_attrs[TrialAttr.RUNNER]["pid"] for t in trials}
     assert pids == {p.pid for p in procs}, "both runners should have run trials"
     windows = sorted((t.user_attrs["window_start"], t.user_attrs["window_end"]) for t in trials)

@@ -37,7 +37,8 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
     # the baseline ran first, once, as the reference configuration
     assert trials[0].user_attrs["baseline"] is True
     assert trials[0].params["router.mode"] == "round-robin"
-    assert trials[0].params["router.temperature"] == 0.0
+    # a kv-only knob is not suggested under round-robin (conditional search space)
+    assert "router.temperature" not in trials[0].params
     assert sum(bool(t.user_attrs.get("baseline")) for t in trials) == 1
     for t in trials:
         missing = [k for k in REQUIRED_ATTRS if k not in t.user_attrs]
@@ -64,15 +65,17 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
 
 
 def test_resume_continues_to_a_total_of_n_trials(tmp_path: Path) -> None:
-    path = write_study(tmp_path, {"study.n_trials": 2})
+    # kv fixed: every sampled trial draws continuous knobs, so a replayed draw is a repeat
+    kv_only = {"search_space/router.mode": None, "study.baseline": {"hints.session_id": False}}
+    path = write_study(tmp_path, {"study.n_trials": 2, **kv_only})
     run_study_file(path, fake_stack().services, out=io.StringIO())
-    write_study(tmp_path, {"study.n_trials": 3})
+    write_study(tmp_path, {"study.n_trials": 3, **kv_only})
     run_study_file(path, fake_stack().services, out=io.StringIO())
     assert _states(open_study(path)) == ["COMPLETE"] * 3
     out = io.StringIO()
     stack = fake_stack()
     run_study_file(path, stack.services, out=out)
-    assert "nothing to run" in out.getvalue()
+    assert "search: the target is reached" in out.getvalue()
     assert not stack.cluster.started
     run_study_file(path, fake_stack().services, n_trials=5, out=io.StringIO())
     study = open_study(path)

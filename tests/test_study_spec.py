@@ -63,6 +63,35 @@ def test_base_study_is_valid_and_hash_ignores_comments(tmp_path: Path) -> None:
         ({"study.sampler": {"name": "grid"}}, "the grid sampler needs a finite set"),
         ({"workload.kind": "telepathy"}, "workload"),
         ({"deployment.router": {"mode": "kv", "temperature": -2}}, "deployment.router.temperature"),
+        (
+            {"search_space/router.temperature/when": {"router.bogus": "kv"}},
+            "search_space.router.temperature.when.router.bogus: unknown parameter 'router.bogus'",
+        ),
+        (
+            {"search_space/router.temperature/when": {"router.mode": "teleport"}},
+            "search_space.router.temperature.when.router.mode: 'teleport' is not a value "
+            "router.mode can take",
+        ),
+        (
+            {"search_space/router.temperature/when": {"router.mode": "round-robin"}},
+            "search_space.router.temperature: never suggested: no value of router.mode",
+        ),
+        (
+            {"study.enqueue": ["agentic"], "search_space/router.prefill_load_scale/high": 2.0},
+            "study.enqueue.0 (agentic): router.prefill_load_scale = 4.0 is outside the searched "
+            "range of router.prefill_load_scale",
+        ),
+        (
+            {"study.enqueue": [{"router.bogus": 1}]},
+            "study.enqueue.0 (enqueue[0]): router has no field 'bogus'",
+        ),
+        ({"study.enqueue": ["teleport"]}, "study.enqueue.0"),
+        (
+            {"search_space/router.mode": None, "deployment.router": {"mode": "round-robin"}},
+            "search_space.router.overlap_score_credit: Dynamo does not use it in router mode "
+            "'round-robin' (deployment.router.mode)",
+        ),
+        ({"study.confirm": {"repeats": 1}}, "study.confirm.repeats"),
     ],
 )
 def test_each_error_is_located(tmp_path: Path, changes: dict[str, object], expected: str) -> None:

@@ -19,8 +19,14 @@ from dynamo_tune.study.objective import Objective
 from dynamo_tune.study.outcome import Measurement, evaluate
 from dynamo_tune.study.progress import duration, eta_seconds, overhead_share, progress_line
 from dynamo_tune.study.samplers import constraints_from_attrs, run_seed
-from dynamo_tune.study.schema import ConstraintSpec, FloatParam, IntParam, ObjectiveSpec
-from dynamo_tune.study.space import SearchSpace, baseline_values, grid_values, make_candidate
+from dynamo_tune.study.schema import (
+    CategoricalParam,
+    ConstraintSpec,
+    FloatParam,
+    IntParam,
+    ObjectiveSpec,
+)
+from dynamo_tune.study.space import SearchSpace, fixed_values, grid_values, make_candidate
 from dynamo_tune.study.storage import resolve_storage
 from dynamo_tune.workload.report import WorkloadReport
 from dynamo_tune.workload.spec import AgenticWorkloadSpec
@@ -60,25 +66,40 @@ def test_candidate_overlays_router_hints_and_workload() -> None:
         make_candidate({"gpu.count": 1}, base, workload)
 
 
-def test_baseline_takes_fixed_values_and_dynamo_defaults() -> None:
+def test_a_fixed_configuration_takes_fixed_values_and_dynamo_defaults() -> None:
     space = SearchSpace(
         {
-            "router.mode": FloatParam(type="float", low=0, high=1),  # type: ignore[dict-item]
             "router.temperature": FloatParam(type="float", low=0.0, high=1.0),
             "router.overlap_score_credit": FloatParam(type="float", low=0.5, high=2.0),
             "router.prefill_load_scale": FloatParam(type="float", low=2.0, high=4.0),
         }
     )
-    del space.params["router.mode"]
-    params, overrides = baseline_values(
+    params, overrides = fixed_values(
         space,
         {"router.queue_policy": "fcfs"},
         RouterConfig(mode="kv", overlap_score_credit=0.7),
         AgenticWorkloadSpec(),
+        {"temperature": 0.0, "overlap_score_credit": 1.0, "prefill_load_scale": 1.0},
     )
     # temperature: Dynamo's default 0.0; credit: the study's fixed 0.7; scale 1.0 is outside
     assert params == {"router.temperature": 0.0, "router.overlap_score_credit": 0.7}
     assert overrides == {"router.queue_policy": "fcfs"}
+
+
+def test_a_fixed_configuration_drops_knobs_its_router_mode_ignores() -> None:
+    space = SearchSpace(
+        {
+            "router.mode": CategoricalParam(type="categorical", choices=["kv", "round-robin"]),
+            "router.temperature": FloatParam(type="float", low=0.0, high=1.0),
+            "hints.session_id": CategoricalParam(type="categorical", choices=[True, False]),
+        }
+    )
+    settings = {"router.mode": "round-robin", "router.temperature": 0.5}
+    params, _ = fixed_values(space, settings, RouterConfig(), AgenticWorkloadSpec(), {})
+    assert params == {"router.mode": "round-robin", "hints.session_id": True}
+    settings = {"router.mode": "kv", "router.temperature": 0.5}
+    params, _ = fixed_values(space, settings, RouterConfig(), AgenticWorkloadSpec(), {})
+    assert params == {"router.mode": "kv", "router.temperature": 0.5, "hints.session_id": True}
 
 
 def test_grid_values() -> None:

@@ -36,10 +36,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="Resume although search_space differs from the stored study's",
     )
+    conf = add(
+        "confirm",
+        "Re-measure the top configurations and the baseline; the verdict with intervals.",
+        _confirm,
+    )
+    conf.add_argument("--top", type=int, default=None, metavar="K", help="Configurations")
+    conf.add_argument("--repeats", type=int, default=None, metavar="R", help="Measurements each")
     add("validate", "Check a study file; every problem with its location.", _validate)
     add("trials", "Table of the study's trials.", _trials)
     best = add("best", "The best trial's configuration and its gain over the baseline.", _best)
     best.add_argument("--format", choices=("flags", "yaml", "json"), default="yaml")
+    best.add_argument(
+        "--unconfirmed", action="store_true", help="The raw best search trial, not the confirmed"
+    )
     dash = add("dashboard", "Serve optuna-dashboard for the study on 127.0.0.1.", _dashboard)
     dash.add_argument("--port", type=int, default=0, help="Port (default: a free one)")
     export = add("export", "Write every trial to a CSV file.", _export)
@@ -76,6 +86,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirm(args: argparse.Namespace) -> int:
+    from dynamo_tune.study import build_services, confirm_study_file
+
+    confirm_study_file(args.study_file, build_services, top=args.top, repeats=args.repeats)
+    return 0
+
+
 def _open(args: argparse.Namespace) -> tuple[LoadedSpec, StudyHandle]:
     from dynamo_tune.study import load_spec, open_existing
 
@@ -92,15 +109,15 @@ def _trials(args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.readback import best_output, improvement_text
+    from dynamo_tune.study.readback import answer, best_output
 
     _, handle = _open(args)
-    text = best_output(handle.study, args.format)
+    text = best_output(handle.study, args.format, unconfirmed=args.unconfirmed)
+    note = answer(handle.study, unconfirmed=args.unconfirmed).note
     if not text:
-        print("no COMPLETE trial yet", file=sys.stderr)
+        print(note or "no COMPLETE trial yet", file=sys.stderr)
         return 1
     print(text)
-    note = improvement_text(handle.study)
     if note and args.format == "flags":
         print(note, file=sys.stderr)
     return 0

@@ -5,17 +5,45 @@ Every knob is passed as a `python -m dynamo.frontend` flag (visible in the proce
 `router:` section of `--router-policy-config` YAML; `router_flags(cfg, policy_file)` moves
 them there (write `policy_config_yaml(cfg)` to that file). Several flags are deprecated in
 1.6.1 and move to the policy YAML in 1.7 (`moves_to`): when that happens, change this table.
+
+`FlagRule.modes` lists the router modes in which Dynamo 1.6.1 reads the knob
+(`knob_used_in`, `fields_used_in`); in any other mode the flag is parsed and then ignored.
+What each claim rests on:
+
+- KV-router knobs (`KV_ONLY`: overlap credit, prefill load scale, temperature, credit decay,
+  decode request weight, KV events, TTL, queue threshold and policy) are `KvRouterConfig`
+  arguments. The frontend (`dynamo.common.configuration.groups.router_args.
+  build_router_config`) builds `KvRouterConfig(**config.kv_router_kwargs())` only
+  `if mode == RouterMode.KV` and passes None otherwise (tests/test_deploy_router_flags.py
+  reads the built config back). In the Rust core (ai-dynamo/dynamo sources; the installed
+  `_core` library names the same files) `lib/llm/src/entrypoint/input/common.rs`
+  (`preprocessed_backend_engine`) builds the KV router only for `RouterMode::KV`;
+  round-robin, random, power-of-two and least-loaded use the built-in picker
+  (`lib/llm/src/kv_router/routing_host/builtin.rs`), which has no cost or KV-cache input.
+  Round-robin checked on the stack (tests/test_deploy_router_modes.py).
+- Session affinity (TTL and hard/soft mode) and the busy thresholds are `RouterConfig`
+  arguments (`router_kwargs()`), passed in every mode. Session affinity wraps every mode's
+  router (`common.rs`; `builtin.rs` reads hard = pinned worker, soft = preferred worker;
+  measured in round-robin, design.md §9). The busy thresholds feed the `KvWorkerMonitor`
+  that `lib/llm/src/discovery/watcher.rs` starts for every mode from the workers' own load
+  events; the push router skips the workers it marks overloaded, whatever the mode.
+- `mode` selects the router; `block_size` is also the workers' block size on the local stack
+  (what can be cached at all), so both act in every mode.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
-from dynamo_tune.deploy.router import RouterConfig
+from dynamo_tune.deploy.router import RouterConfig, RouterMode
+
+ALL_MODES: frozenset[RouterMode] = frozenset(get_args(RouterMode))
+"""Every router mode `RouterConfig.mode` accepts."""
+KV_ONLY: frozenset[RouterMode] = frozenset({"kv"})
 
 
 @dataclass(frozen=True)
@@ -24,54 +52,88 @@ class FlagRule:
 
     field: str
     flag: str
+    modes: frozenset[RouterMode]  # router modes in which Dynamo reads it (module docstring)
     negatable: bool = False  # bool field: `--flag` / `--no-flag`
     policy_key: str | None = None  # key in the YAML `router:` section 1.6.1 accepts
     moves_to: str | None = None  # where Dynamo 1.7 wants it (deprecation notice)
 
 
 FLAG_TABLE: tuple[FlagRule, ...] = (
-    FlagRule("mode", "--router-mode"),
+    FlagRule("mode", "--router-mode", ALL_MODES),
     FlagRule(
         "overlap_score_credit",
         "--router-kv-overlap-score-credit",
+        KV_ONLY,
         moves_to="default policy parameters.overlap_score_credit",
     ),
     FlagRule(
         "prefill_load_scale",
         "--router-prefill-load-scale",
+        KV_ONLY,
         moves_to="default policy parameters.prefill_load_scale",
     ),
     FlagRule(
         "temperature",
         "--router-temperature",
+        KV_ONLY,
         moves_to="default policy parameters.router_temperature",
     ),
     FlagRule(
         "overlap_score_credit_decay",
         "--router-kv-overlap-score-credit-decay",
+        KV_ONLY,
         moves_to="default policy parameters.overlap_score_credit_decay",
     ),
     FlagRule(
         "decode_active_request_weight",
         "--router-decode-active-request-weight",
+        KV_ONLY,
         moves_to="default policy parameters.decode_active_request_weight",
     ),
-    FlagRule("kv_events", "--router-kv-events", negatable=True, policy_key="use_kv_events"),
-    FlagRule("ttl_secs", "--router-ttl-secs", policy_key="router_ttl_secs"),
+    FlagRule(
+        "kv_events", "--router-kv-events", KV_ONLY, negatable=True, policy_key="use_kv_events"
+    ),
+    FlagRule("ttl_secs", "--router-ttl-secs", KV_ONLY, policy_key="router_ttl_secs"),
     FlagRule(
         "queue_threshold",
         "--router-queue-threshold",
+        KV_ONLY,
         moves_to="policy_classes[].prefill_busy_threshold_frac",
     ),
-    FlagRule("queue_policy", "--router-queue-policy", moves_to="policy_classes[].queue_policy"),
-    FlagRule("session_affinity_ttl_secs", "--router-session-affinity-ttl-secs"),
-    FlagRule("session_affinity_mode", "--router-session-affinity-mode"),
-    FlagRule("active_decode_blocks_threshold", "--active-decode-blocks-threshold"),
-    FlagRule("active_prefill_tokens_threshold_frac", "--active-prefill-tokens-threshold-frac"),
-    FlagRule("block_size", "--kv-cache-block-size"),
+    FlagRule(
+        "queue_policy",
+        "--router-queue-policy",
+        KV_ONLY,
+        moves_to="policy_classes[].queue_policy",
+    ),
+    FlagRule("session_affinity_ttl_secs", "--router-session-affinity-ttl-secs", ALL_MODES),
+    FlagRule("session_affinity_mode", "--router-session-affinity-mode", ALL_MODES),
+    FlagRule("active_decode_blocks_threshold", "--active-decode-blocks-threshold", ALL_MODES),
+    FlagRule(
+        "active_prefill_tokens_threshold_frac", "--active-prefill-tokens-threshold-frac", ALL_MODES
+    ),
+    FlagRule("block_size", "--kv-cache-block-size", ALL_MODES),
 )
 
 FLAG_BY_FIELD: dict[str, FlagRule] = {rule.field: rule for rule in FLAG_TABLE}
+
+
+def knob_used_in(field: str, mode: str) -> bool:
+    """Whether Dynamo 1.6.1 reads `RouterConfig` field `field` in router mode `mode`. Pure."""
+    if field not in FLAG_BY_FIELD:
+        raise ValueError(
+            f"`field` must be a RouterConfig field ({', '.join(FLAG_BY_FIELD)}), but got {field=}."
+        )
+    return field in fields_used_in(mode)  # checks `mode`
+
+
+def fields_used_in(mode: str) -> frozenset[str]:
+    """The `RouterConfig` fields Dynamo 1.6.1 reads in router mode `mode`. Pure."""
+    if mode not in ALL_MODES:
+        raise ValueError(
+            f"`mode` must be a router mode ({', '.join(sorted(ALL_MODES))}), but got {mode=}."
+        )
+    return frozenset(rule.field for rule in FLAG_TABLE if mode in rule.modes)
 
 
 def format_value(value: object) -> str:

@@ -20,8 +20,15 @@ class TrialAttr:
     """{host, pid, start}: the process measuring the trial (dead-runner recovery)."""
     BASELINE: Final = "baseline"
     """True on the reference trial the study enqueues first."""
-    BASELINE_OVERRIDES: Final = "baseline_overrides"
-    """Dotted settings of the baseline outside the search space."""
+    OVERRIDES: Final = "overrides"
+    """Dotted settings outside the search space a fixed configuration (baseline, preset,
+    confirmation) runs with, laid over the study's fixed configuration."""
+    PRESET: Final = "preset"
+    """Name of the `study.enqueue` entry this trial measures (`agentic`, `enqueue[2]`)."""
+    STAGE: Final = "stage"
+    """`confirm` on a confirmation measurement (absent: a search trial)."""
+    CONFIRMS: Final = "confirms"
+    """Number of the search trial whose configuration a confirmation measurement repeats."""
     RETRY_OF: Final = "retry_of"
     """Number of the FAIL trial whose parameters this trial measures again."""
     FAIL_REASON: Final = "fail_reason"
@@ -61,6 +68,16 @@ class StudyAttr:
     """Fingerprint of the distributions a resumed study must still match."""
     INITIALIZED: Final = "initialized"
     """Set last by the creating runner; others wait for it."""
+    ENQUEUED: Final = "enqueued"
+    """Keys of the `study.enqueue` entries already enqueued (a resumed run adds only new ones)."""
+    CONFIRM_PLAN: Final = "confirm_plan"
+    """{baseline, configs, repeats}: the trials the confirmation stage re-measures."""
+    VERDICT: Final = "verdict"
+    """The confirmation's verdict (`verdict.Verdict` as JSON)."""
+
+
+CONFIRM_STAGE: Final = "confirm"
+"""The value of `TrialAttr.STAGE` on confirmation measurements."""
 
 
 CORE_KEYS: tuple[str, ...] = tuple(DynamoCoreMetrics.model_fields)
@@ -85,7 +102,7 @@ WORKLOAD_KEYS: tuple[str, ...] = (
 )
 """Trial attrs copied from the `WorkloadReport` field of the same name."""
 
-CARRIED_ON_RETRY: tuple[str, ...] = (TrialAttr.BASELINE, TrialAttr.BASELINE_OVERRIDES)
+CARRIED_ON_RETRY: tuple[str, ...] = (TrialAttr.BASELINE, TrialAttr.OVERRIDES, TrialAttr.PRESET)
 """Trial attrs a re-enqueued retry keeps from the trial it repeats."""
 
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (

@@ -10,6 +10,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dynamo_tune.deploy.router_flags import knob_used_in
+from dynamo_tune.errors import SpecError
+from dynamo_tune.study.conditions import ROUTER_MODE, conditions_of, suggestion_order
+from dynamo_tune.study.presets import entries
 from dynamo_tune.study.schema import CategoricalParam, ParamSpec, StudySpec
 from dynamo_tune.study.space import (
     contains,
@@ -31,8 +35,82 @@ def check_spec(spec: StudySpec) -> list[str]:
         issues += _check_param(spec, name, param)
     if issues:
         return issues
+    issues += _check_conditions(spec)
     issues += _check_baseline(spec)
+    issues += _check_enqueue(spec)
     issues += _check_sampler(spec)
+    return issues
+
+
+def _check_conditions(spec: StudySpec) -> list[str]:
+    """`when` names searched parameters and values they can take; no cycle; no knob that
+    Dynamo ignores under the study's fixed router mode; no condition that never holds."""
+    space = spec.search_space
+    issues: list[str] = []
+    for name, param in space.items():
+        for dep, allowed in (param.when or {}).items():
+            where = f"search_space.{name}.when.{dep}"
+            if dep == name or dep not in space:
+                known = ", ".join(n for n in space if n != name)
+                issues.append(f"{where}: unknown parameter {dep!r} (searched: {known})")
+                continue
+            for value in allowed if isinstance(allowed, list) else [allowed]:
+                if not contains(space[dep], value):
+                    issues.append(f"{where}: {value!r} is not a value {dep} can take")
+    if issues:
+        return issues
+    if ROUTER_MODE not in space:
+        mode = spec.deployment.router.mode
+        for name in space:
+            section, field = split_name(name)
+            if section == "router" and not knob_used_in(field, mode):
+                issues.append(
+                    f"search_space.{name}: Dynamo does not use it in router mode {mode!r} "
+                    "(deployment.router.mode): remove it or search router.mode"
+                )
+    conditions = conditions_of(space)
+    try:
+        suggestion_order(space, conditions)
+    except ValueError as exc:
+        issues.append(f"search_space: {exc}")
+    for name, conds in conditions.items():
+        for dep, values in conds.items():
+            if not values:
+                issues.append(
+                    f"search_space.{name}: never suggested: no value of {dep} it is used with"
+                )
+    return issues
+
+
+def _check_enqueue(spec: StudySpec) -> list[str]:
+    """Every enqueued configuration names real fields, stays inside the searched ranges and
+    is one Dynamo accepts."""
+    try:
+        resolved = entries(spec)
+    except SpecError as exc:
+        return [f"study.enqueue: {exc}"]
+    issues: list[str] = []
+    for entry in resolved:
+        head = f"{entry.where} ({entry.label})"
+        bad = False
+        for name, value in entry.settings.items():
+            try:
+                section, field = split_name(name)
+            except ValueError as exc:
+                issues.append(f"{head}: {exc}")
+                bad = True
+                continue
+            if field not in target_fields(section, spec.workload):
+                issues.append(f"{head}: {section} has no field {field!r}")
+                bad = True
+            elif name in spec.search_space and not contains(spec.search_space[name], value):
+                issues.append(f"{head}: {name} = {value!r} is outside the searched range of {name}")
+                bad = True
+        if not bad:
+            try:
+                make_candidate(entry.settings, spec.deployment.router, spec.workload)
+            except ValidationError as exc:
+                issues.append(f"{head}: {_first_error(exc)}")
     return issues
 
 

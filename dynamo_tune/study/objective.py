@@ -28,7 +28,7 @@ import optuna
 from dynamo_tune.deploy.base import Deployment, Endpoints
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics.backend import MetricsBackend
-from dynamo_tune.study.attr_keys import TrialAttr
+from dynamo_tune.study.attr_keys import CONFIRM_STAGE, TrialAttr
 from dynamo_tune.study.outcome import Measurement, Outcome, evaluate
 from dynamo_tune.study.recovery import runner_identity
 from dynamo_tune.study.schema import StudySpec
@@ -72,14 +72,19 @@ class Objective:
         self.space = SearchSpace(spec.search_space)
         self.last_window_end: float | None = None
         self.timings: dict[str, float] = {}
+        self.confirm_only = False
+        """True in the confirmation stage: a trial that is not a queued confirmation
+        measurement (another runner took the last one) is pruned, not measured."""
         if use_set_constraint is None:
             use_set_constraint = hasattr(optuna.trial.Trial, "set_constraint")
         self.use_set_constraint = use_set_constraint
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
+        if self.confirm_only and trial.user_attrs.get(TrialAttr.STAGE) != CONFIRM_STAGE:
+            raise optuna.TrialPruned("no confirmation measurement left in the queue")
         trial.set_user_attr(TrialAttr.RUNNER, runner_identity())
         values = self.space.suggest(trial)
-        overrides: dict[str, Any] = dict(trial.user_attrs.get(TrialAttr.BASELINE_OVERRIDES) or {})
+        overrides: dict[str, Any] = dict(trial.user_attrs.get(TrialAttr.OVERRIDES) or {})
         candidate = make_candidate(
             {**values, **overrides}, self.spec.deployment.router, self.spec.workload
         )

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from dynamo_tune.errors import SpecError
 from dynamo_tune.study.attr_keys import StudyAttr, TrialAttr
 from dynamo_tune.study.loading import LoadedSpec
+from dynamo_tune.study.presets import entries, router_defaults_if_installed
 from dynamo_tune.study.recovery import (
     check_space,
     fail_dead_trials,
@@ -28,7 +29,8 @@ from dynamo_tune.study.recovery import (
     heartbeat_failed_callback,
 )
 from dynamo_tune.study.samplers import make_sampler, run_seed
-from dynamo_tune.study.space import SearchSpace, baseline_values
+from dynamo_tune.study.schema import StudySpec
+from dynamo_tune.study.space import SearchSpace, fixed_values
 from dynamo_tune.study.storage import (
     StorageTarget,
     open_storage,
@@ -133,6 +135,7 @@ def _resume(
     )
     if study.user_attrs.get(StudyAttr.SPEC_SHA256) != loaded.sha256:
         _store_spec(study, loaded)
+    enqueue_new_entries(study, spec, space)
     return StudyHandle(
         loaded, target, storage, study, space_changed=space_changed, recovered=recovered
     )
@@ -147,13 +150,42 @@ def _initialize(handle: StudyHandle, space: SearchSpace) -> None:
         warnings.simplefilter("ignore", ExperimentalWarning)
         study.set_metric_names([metric for _, metric in spec.objective.objectives()])
     if spec.study.baseline:
-        params, overrides = baseline_values(
-            space, spec.study.baseline, spec.deployment.router, spec.workload
+        params, overrides = fixed_values(
+            space,
+            spec.study.baseline,
+            spec.deployment.router,
+            spec.workload,
+            router_defaults_if_installed(),
         )
         study.enqueue_trial(
-            params, user_attrs={TrialAttr.BASELINE: True, TrialAttr.BASELINE_OVERRIDES: overrides}
+            params, user_attrs={TrialAttr.BASELINE: True, TrialAttr.OVERRIDES: overrides}
         )
+    enqueue_new_entries(study, spec, space)
     study.set_user_attr(StudyAttr.INITIALIZED, True)
+
+
+def enqueue_new_entries(study: optuna.Study, spec: StudySpec, space: SearchSpace) -> list[str]:
+    """Enqueue the `study.enqueue` entries this study has not enqueued yet, in file order
+    (each is measured once, right after what is already queued); their labels."""
+    done = list(study.user_attrs.get(StudyAttr.ENQUEUED) or [])
+    added: list[str] = []
+    defaults: dict[str, object] | None = None
+    for entry in entries(spec):
+        if entry.key in done:
+            continue
+        if defaults is None:
+            defaults = router_defaults_if_installed()
+        params, overrides = fixed_values(
+            space, entry.settings, spec.deployment.router, spec.workload, defaults
+        )
+        study.enqueue_trial(
+            params, user_attrs={TrialAttr.PRESET: entry.label, TrialAttr.OVERRIDES: overrides}
+        )
+        done.append(entry.key)
+        added.append(entry.label)
+    if added:
+        study.set_user_attr(StudyAttr.ENQUEUED, done)
+    return added
 
 
 def _store_spec(study: optuna.Study, loaded: LoadedSpec) -> None:

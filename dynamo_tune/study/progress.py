@@ -68,10 +68,14 @@ def progress_line(
     attrs: dict[str, Any],
     trial_seconds: float | None,
     eta: float | None,
+    noise: str | None = None,
 ) -> str:
-    """The line printed after trial `number` finished."""
+    """The line printed after trial `number` finished (`noise`: the measured noise, once
+    known)."""
     width = len(str(target))
-    head = f"[{complete:>{width}}/{target}] #{number} {state}"
+    confirms = attrs.get(TrialAttr.CONFIRMS)
+    what = f"confirm #{number} of #{confirms}" if confirms is not None else f"#{number}"
+    head = f"[{complete:>{width}}/{target}] {what} {state}"
     if state == "COMPLETE":
         head += f" {values_text(values)}"
         if attrs.get(TrialAttr.VIOLATIONS):
@@ -84,6 +88,8 @@ def progress_line(
     summary = metrics_text(attrs)
     if summary:
         parts.append(summary)
+    if noise:
+        parts.append(noise)
     share = overhead_share(attrs, trial_seconds)
     parts.append(
         duration(trial_seconds) + (f" ({share:.0%} overhead)" if share is not None else "")

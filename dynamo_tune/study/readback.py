@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -18,15 +19,29 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.study.attr_keys import (
+    CONFIRM_STAGE,
     CORE_KEYS,
     HEADLINE_METRICS,
     WORKLOAD_KEYS,
     StudyAttr,
     TrialAttr,
 )
+from dynamo_tune.study.verdict import Verdict
 
 
-def _feasible(trial: FrozenTrial) -> bool:
+def is_confirmation(trial: FrozenTrial) -> bool:
+    """A confirmation measurement (not a search trial)."""
+    return trial.user_attrs.get(TrialAttr.STAGE) == CONFIRM_STAGE
+
+
+def search_trials(study: optuna.Study, *states: TrialState) -> list[FrozenTrial]:
+    """The search stage's trials in `states` (all states if none given)."""
+    trials = study.get_trials(deepcopy=False, states=states or None)
+    return [t for t in trials if not is_confirmation(t)]
+
+
+def feasible(trial: FrozenTrial) -> bool:
+    """No constraint > 0 and no violation recorded."""
     return all(v <= 0 for v in trial.constraints.values()) and not trial.user_attrs.get(
         TrialAttr.VIOLATIONS
     )
@@ -46,21 +61,28 @@ def _dominates(a: FrozenTrial, b: FrozenTrial, directions: Sequence[StudyDirecti
     )
 
 
-def best_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The best COMPLETE trial (or Pareto front), feasible ones preferred; [] if none."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    pool = [t for t in complete if _feasible(t)] or complete
+def ranked(study: optuna.Study, pool: Sequence[FrozenTrial] | None = None) -> list[FrozenTrial]:
+    """Feasible COMPLETE search trials best first (a Pareto study: its Pareto set, ordered by
+    the first objective)."""
+    if pool is None:
+        pool = [t for t in search_trials(study, TrialState.COMPLETE) if feasible(t)]
     directions = study.directions
+    if len(directions) > 1:
+        pool = [
+            t for t in pool if not any(_dominates(o, t, directions) for o in pool if o is not t)
+        ]
+    sign = -1.0 if directions[0] == StudyDirection.MAXIMIZE else 1.0
+    return sorted(pool, key=lambda t: (sign * (t.values or [0.0])[0], t.number))
+
+
+def best_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The best COMPLETE search trial (or Pareto front), feasible ones preferred; [] if none."""
+    complete = search_trials(study, TrialState.COMPLETE)
+    pool = [t for t in complete if feasible(t)] or complete
     if not pool:
         return []
-    if len(directions) == 1:
-        best = pool[0]
-        for trial in pool[1:]:
-            assert trial.values is not None and best.values is not None
-            if _better(trial.values[0], best.values[0], directions[0]):
-                best = trial
-        return [best]
-    return [t for t in pool if not any(_dominates(o, t, directions) for o in pool if o is not t)]
+    order = ranked(study, pool)
+    return order[:1] if len(study.directions) == 1 else order
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -117,7 +139,11 @@ def trials_table(study: optuna.Study) -> str:
         params = " ".join(f"{k}={_cell(v)}" for k, v in t.params.items())
         if t.user_attrs.get(TrialAttr.BASELINE):
             params = "[baseline] " + params
-        ok = "-" if t.state != TrialState.COMPLETE else ("yes" if _feasible(t) else "no")
+        elif t.user_attrs.get(TrialAttr.PRESET):
+            params = f"[{t.user_attrs[TrialAttr.PRESET]}] " + params
+        if is_confirmation(t):
+            params = f"[confirms #{t.user_attrs.get(TrialAttr.CONFIRMS)}] " + params
+        ok = "-" if t.state != TrialState.COMPLETE else ("yes" if feasible(t) else "no")
         rows.append(
             [
                 str(t.number),
@@ -129,10 +155,15 @@ def trials_table(study: optuna.Study) -> str:
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    return "\n".join(
+    table = [
         "  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]]).rstrip()
         for r in rows
-    )
+    ]
+    verdict = stored_verdict(study)
+    if verdict is not None:
+        table += ["", f"confirmation ({verdict.method}, {verdict.confidence * 100:g} % intervals):"]
+        table += [f"  {line}" for line in verdict.lines]
+    return "\n".join(table)
 
 
 def best_config(trial: FrozenTrial) -> dict[str, Any]:
@@ -143,18 +174,46 @@ def best_config(trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def best_output(study: optuna.Study, fmt: str) -> str:
-    """The best trial(s) as frontend flags, router YAML or JSON."""
-    best = best_trials(study)
+@dataclass(frozen=True)
+class Answer:
+    """What `best` answers: the trials to print and one line saying how sure it is."""
+
+    trials: list[FrozenTrial]
+    note: str
+    confirmed: bool
+
+
+def answer(study: optuna.Study, unconfirmed: bool = False) -> Answer:
+    """The confirmed winner (a Pareto study: its feasible confirmed configurations); with
+    `unconfirmed`, or before any confirmation, the raw best trial(s), labelled so."""
+    verdict = None if unconfirmed else stored_verdict(study)
+    if verdict is None:
+        raw = improvement_text(study) or ""
+        why = "--unconfirmed" if unconfirmed else "the study has no confirmation yet"
+        return Answer(best_trials(study), f"unconfirmed ({why}): {raw}".rstrip(": "), False)
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if len(study.directions) > 1:
+        chosen = [by_number[c.trial] for c in verdict.configs if c.feasible]
+        return Answer(chosen, "confirmed Pareto set: " + "; ".join(verdict.lines[-1:]), True)
+    winner = verdict.winner_config
+    if winner is None:
+        return Answer([], verdict.lines[-1] + " (`--unconfirmed` shows the raw best)", True)
+    note = next((x for x in verdict.lines if x.startswith("confirmed winner")), "")
+    return Answer([by_number[winner.trial]], note, True)
+
+
+def best_output(study: optuna.Study, fmt: str, unconfirmed: bool = False) -> str:
+    """The answer's trial(s) as frontend flags, router YAML or JSON ("" when there is none)."""
+    ans = answer(study, unconfirmed)
+    best = ans.trials
     if not best:
         return ""
     imp = improvement(study)
     if fmt == "flags":
         return "\n".join(shlex.join(t.user_attrs.get(TrialAttr.FRONTEND_ARGS, [])) for t in best)
     if fmt == "yaml":
-        note = improvement_text(study)
         docs = [yaml.safe_dump(best_config(t), sort_keys=False) for t in best]
-        head = f"# best trial #{best[0].number}" + (f"; {note}" if note else "") + "\n"
+        head = f"# trial #{best[0].number}; {ans.note}\n"
         return head + "---\n".join(docs)
     payload = [
         {
@@ -168,7 +227,23 @@ def best_output(study: optuna.Study, fmt: str) -> str:
         }
         for t in best
     ]
-    return json.dumps({"best": payload, "improvement_over_baseline": imp}, indent=2)
+    verdict = stored_verdict(study)
+    return json.dumps(
+        {
+            "best": payload,
+            "confirmed": ans.confirmed,
+            "note": ans.note,
+            "verdict": verdict.model_dump(mode="json") if verdict and not unconfirmed else None,
+            "improvement_over_baseline": imp,
+        },
+        indent=2,
+    )
+
+
+def stored_verdict(study: optuna.Study) -> Verdict | None:
+    """The verdict the confirmation stage stored, if any."""
+    raw = study.user_attrs.get(StudyAttr.VERDICT)
+    return Verdict.model_validate(raw) if isinstance(raw, dict) else None
 
 
 def csv_table(study: optuna.Study) -> tuple[list[str], list[list[Any]]]:

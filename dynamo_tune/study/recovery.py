@@ -21,7 +21,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.attr_keys import CARRIED_ON_RETRY, StudyAttr, TrialAttr
+from dynamo_tune.study.attr_keys import CARRIED_ON_RETRY, CONFIRM_STAGE, StudyAttr, TrialAttr
 
 
 def _process_start(pid: int) -> str | None:
@@ -54,6 +54,8 @@ def reenqueue_once(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Enqueue a failed trial's parameters again unless it was itself a retry."""
     if trial.user_attrs.get(TrialAttr.RETRY_OF) is not None or not trial.params:
         return False
+    if trial.user_attrs.get(TrialAttr.STAGE) == CONFIRM_STAGE:
+        return False  # the confirmation stage queues what its plan lacks (confirm.py)
     attrs = {k: trial.user_attrs[k] for k in CARRIED_ON_RETRY if k in trial.user_attrs}
     attrs[TrialAttr.RETRY_OF] = trial.number
     study.enqueue_trial(trial.params, user_attrs=attrs)

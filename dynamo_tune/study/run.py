@@ -21,18 +21,23 @@ from types import FrameType
 from typing import TextIO
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import ValidationError
 
 from dynamo_tune.errors import DynamoTuneError, RunStopped, SpecError
-from dynamo_tune.study.attr_keys import TrialAttr
+from dynamo_tune.study import confirm
+from dynamo_tune.study.attr_keys import StudyAttr, TrialAttr
+from dynamo_tune.study.confidence import summarize
 from dynamo_tune.study.loading import load_spec
 from dynamo_tune.study.objective import Objective, TrialServices
-from dynamo_tune.study.opening import StudyHandle, open_for_run
+from dynamo_tune.study.opening import StudyHandle, open_existing, open_for_run
 from dynamo_tune.study.progress import eta_seconds, overhead_share, progress_line
-from dynamo_tune.study.readback import best_trials, improvement_text
+from dynamo_tune.study.readback import best_trials, improvement_text, search_trials
 from dynamo_tune.study.samplers import sets_constraints
+from dynamo_tune.study.schema import ConfirmSpec
+from dynamo_tune.study.space import can_widen
 from dynamo_tune.study.storage import storage_errors
+from dynamo_tune.study.verdict import Verdict, decide
 
 ServicesFactory = Callable[[StudyHandle], TrialServices]
 """Builds a study's trial services (`services.build_services`; fakes in tests)."""
@@ -46,19 +51,40 @@ class RunSummary:
     complete: int
     ran: list[int] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)
+    verdict: Verdict | None = None
 
 
 def _count(study: optuna.Study, state: TrialState) -> int:
-    return len(study.get_trials(deepcopy=False, states=(state,)))
+    """Search-stage trials in `state` (confirmation measurements do not count toward
+    `n_trials`)."""
+    return len(search_trials(study, state))
+
+
+def _noise(study: optuna.Study) -> str | None:
+    """The measured noise once known: sd of the baseline's confirmation measurements."""
+    plan_ = confirm.stored_plan(study)
+    if plan_ is None:
+        return None
+    done = confirm.measurements(study, (TrialState.COMPLETE,)).get(plan_.baseline, [])
+    values = [t.values[0] for t in done if t.values is not None]
+    if len(values) < 2:
+        return None
+    return f"noise sd {summarize(values).sd:.4f} (baseline, n={len(values)})"
 
 
 class _Monitor:
-    """Optuna callback: progress line, concurrency guard, consecutive-failure guard."""
+    """Optuna callback: progress line, target guard, consecutive-failure guard.
 
-    def __init__(self, target: int, max_failures: int, out: TextIO) -> None:
+    Search stage: stops once the search's COMPLETE plus RUNNING trials reach the target (so
+    concurrent runners do not overshoot). Confirmation stage: stops when no confirmation
+    measurement is left in the queue.
+    """
+
+    def __init__(self, target: int, max_failures: int, out: TextIO, confirming: bool) -> None:
         self.target = target
         self.max_failures = max_failures
         self.out = out
+        self.confirming = confirming
         self.durations: list[float] = []
         self.ran: list[int] = []
         self.fail_streak = 0
@@ -72,12 +98,16 @@ class _Monitor:
             share = overhead_share(dict(trial.user_attrs), self.durations[-1])
             if share is not None and trial.state == TrialState.COMPLETE:
                 self.overheads.append(share)
-        complete = _count(study, TrialState.COMPLETE)
-        running = _count(study, TrialState.RUNNING)
-        best = best_trials(study)
+        if self.confirming:
+            done = sum(map(len, confirm.measurements(study, (TrialState.COMPLETE,)).values()))
+            left = confirm.waiting(study)
+        else:
+            done = _count(study, TrialState.COMPLETE)
+            left = self.target - done
+        best = [] if self.confirming else best_trials(study)  # a selection value: not news
         print(
             progress_line(
-                complete=complete,
+                complete=done,
                 target=self.target,
                 number=trial.number,
                 state=trial.state.name,
@@ -85,7 +115,8 @@ class _Monitor:
                 best=(best[0].number, best[0].values) if len(best) == 1 else None,
                 attrs=dict(trial.user_attrs),
                 trial_seconds=self.durations[-1] if trial.duration is not None else None,
-                eta=eta_seconds(self.durations, self.target - complete),
+                eta=eta_seconds(self.durations, left),
+                noise=_noise(study) if self.confirming else None,
             ),
             file=self.out,
             flush=True,
@@ -95,56 +126,111 @@ class _Monitor:
             self.last_fail_reason = str(trial.user_attrs.get(TrialAttr.FAIL_REASON, "unknown"))
         else:
             self.fail_streak = 0
-        if self.fail_streak >= self.max_failures or complete + running >= self.target:
+        if (
+            self.fail_streak >= self.max_failures
+            or self.confirming
+            and left == 0
+            or not self.confirming
+            and done + _count(study, TrialState.RUNNING) >= self.target
+        ):
             study.stop()
+
+    def check_failures(self) -> None:
+        if self.fail_streak >= self.max_failures:
+            raise RunStopped(
+                f"{self.fail_streak} trials in a row failed; last: {self.last_fail_reason}"
+            )
 
 
 def run_study(
-    handle: StudyHandle, services: TrialServices, *, n_trials: int, out: TextIO
+    handle: StudyHandle,
+    services: TrialServices,
+    *,
+    n_trials: int,
+    out: TextIO,
+    confirmation: ConfirmSpec | None = None,
+    search: bool = True,
 ) -> RunSummary:
-    """Run trials until the study holds `n_trials` COMPLETE ones (or a guard stops it)."""
+    """Run the search until the study holds `n_trials` COMPLETE search trials (or a guard
+    stops it), then, with `confirmation`, the confirmation stage; print the verdict."""
     study = handle.study
     spec = handle.loaded.spec
-    recovered = handle.recovered
-    for number in recovered:
+    for number in handle.recovered:
         print(f"trial #{number} was left RUNNING by a killed run: FAIL, re-enqueued", file=out)
     complete = _count(study, TrialState.COMPLETE)
-    summary = RunSummary(target=n_trials, complete=complete, recovered=recovered)
+    summary = RunSummary(target=n_trials, complete=complete, recovered=handle.recovered)
     print(
         f"study {spec.study.name!r}: {complete}/{n_trials} COMPLETE in {handle.target.display}"
         + (" (new)" if handle.created else ""),
         file=out,
         flush=True,
     )
-    if complete + _count(study, TrialState.RUNNING) >= n_trials:
-        print("nothing to run: the target is reached (or running in other processes)", file=out)
+    searching = search and complete + _count(study, TrialState.RUNNING) < n_trials
+    if search and not searching:
+        print("search: the target is reached (or running in other processes)", file=out)
+    confirm_plan = None
+    if confirmation is not None and not searching:
+        confirm_plan = _prepare_confirmation(study, confirmation, out)
+    if not searching and (confirm_plan is None or not confirm.waiting(study)):
+        summary.verdict = _conclude(handle, out)  # nothing to measure: the verdict so far
         return summary
-    monitor = _Monitor(n_trials, spec.study.max_failures_in_a_row, out)
+    objective = Objective(
+        spec, services, use_set_constraint=sets_constraints(spec.study.sampler.name)
+    )
+    monitors: list[_Monitor] = []
     deployment = services.deployment
     try:
         asyncio.run(deployment.start())
         if services.preflight is not None:
             asyncio.run(services.preflight(deployment.endpoints()))
-        objective = Objective(
-            spec, services, use_set_constraint=sets_constraints(spec.study.sampler.name)
-        )
-        with storage_errors(handle.target, "write"):
-            study.optimize(
-                objective,
-                timeout=spec.study.timeout_s,
-                callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,)), monitor],
-                catch=(DynamoTuneError,),
-                gc_after_trial=False,
-            )
+        if searching:
+            monitors.append(_Monitor(n_trials, spec.study.max_failures_in_a_row, out, False))
+            _optimize(handle, objective, monitors[-1], timeout=spec.study.timeout_s)
+            monitors[-1].check_failures()
+            _print_search_summary(study, n_trials, monitors[-1], out)
+            if confirmation is not None and _count(study, TrialState.COMPLETE) >= n_trials:
+                confirm_plan = _prepare_confirmation(study, confirmation, out)
+        if confirm_plan is not None and confirm.waiting(study):
+            total = len(confirm_plan.members) * confirm_plan.repeats
+            monitors.append(_Monitor(total, spec.study.max_failures_in_a_row, out, True))
+            objective.confirm_only = True
+            # Every confirmation trial has fixed params: no sampler proposes anything, and a
+            # search sampler must not act on them (the grid sampler stops a study it deems done).
+            study.sampler = optuna.samplers.RandomSampler()
+            _optimize(handle, objective, monitors[-1], n_trials=confirm.waiting(study))
+            monitors[-1].check_failures()
     finally:
         asyncio.run(deployment.stop())
-    summary.ran = monitor.ran
+    summary.ran = [n for m in monitors for n in m.ran]
     summary.complete = _count(study, TrialState.COMPLETE)
-    if monitor.fail_streak >= spec.study.max_failures_in_a_row:
-        raise RunStopped(
-            f"{monitor.fail_streak} trials in a row failed; last: {monitor.last_fail_reason}"
+    if confirm_plan is not None:
+        summary.verdict = _conclude(handle, out)
+    return summary
+
+
+def _optimize(
+    handle: StudyHandle,
+    objective: Objective,
+    monitor: _Monitor,
+    *,
+    timeout: float | None = None,
+    n_trials: int | None = None,
+) -> None:
+    with storage_errors(handle.target, "write"):
+        handle.study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            callbacks=[monitor],
+            catch=(DynamoTuneError,),
+            gc_after_trial=False,
         )
-    print(f"done: {summary.complete}/{n_trials} COMPLETE", file=out)
+
+
+def _print_search_summary(
+    study: optuna.Study, n_trials: int, monitor: _Monitor, out: TextIO
+) -> None:
+    print(f"search done: {_count(study, TrialState.COMPLETE)}/{n_trials} COMPLETE", file=out)
     if monitor.overheads:
         mean = sum(monitor.overheads) / len(monitor.overheads)
         print(
@@ -154,8 +240,55 @@ def run_study(
         )
     improvement = improvement_text(study)
     if improvement:
-        print(improvement, file=out)
-    return summary
+        print(f"{improvement} (unconfirmed: one measurement each)", file=out)
+
+
+def _prepare_confirmation(
+    study: optuna.Study, confirmation: ConfirmSpec, out: TextIO
+) -> confirm.Plan | None:
+    """Plan and queue the confirmation; None (with a line saying why) when it cannot run."""
+    plan_ = confirm.plan(study, confirmation.top, confirmation.repeats)
+    if plan_ is None:
+        print(
+            "confirmation: nothing to confirm (needs a COMPLETE baseline trial and at least "
+            "one feasible configuration)",
+            file=out,
+        )
+        return None
+    queued = confirm.enqueue_missing(study, plan_)
+    print(
+        f"confirmation: baseline #{plan_.baseline} and "
+        + ", ".join(f"#{n}" for n in plan_.configs)
+        + f", {plan_.repeats} fresh measurements each, interleaved ({queued} queued now)",
+        file=out,
+        flush=True,
+    )
+    return plan_
+
+
+def _conclude(handle: StudyHandle, out: TextIO) -> Verdict | None:
+    """Compute, store and print the verdict from the confirmation measurements so far."""
+    study = handle.study
+    plan_ = confirm.stored_plan(study)
+    if plan_ is None:
+        return None
+    done = confirm.measurements(study, (TrialState.COMPLETE,))
+    sources = {t.number: t for t in study.get_trials(deepcopy=False)}
+    try:
+        spec = handle.loaded.spec
+        verdict = decide(
+            sources, done, plan_.baseline, plan_.configs, spec.objective, spec.search_space,
+            widenable=lambda edge: can_widen(spec, edge),
+        )  # fmt: skip
+    except ValueError as exc:
+        print(f"confirmation: {exc}", file=out)
+        return None
+    with storage_errors(handle.target, "write"):
+        study.set_user_attr(StudyAttr.VERDICT, verdict.model_dump(mode="json"))
+    print(f"confirmation ({verdict.method}, {verdict.confidence * 100:g} % intervals):", file=out)
+    for line in verdict.lines:
+        print(f"  {line}", file=out)
+    return verdict
 
 
 @contextmanager
@@ -193,10 +326,51 @@ def run_study_file(
     if handle.space_changed:
         print("warning: search space changed; continuing (--allow-changed-space)", file=out)
     with sigterm_as_interrupt():
-        summary = run_study(handle, services_for(handle), n_trials=target_trials, out=out)
+        summary = run_study(
+            handle,
+            services_for(handle),
+            n_trials=target_trials,
+            out=out,
+            confirmation=loaded.spec.study.confirm,
+        )
     print(
         f"inspect: dynamo-tune trials {study_file} | dynamo-tune best {study_file} | "
         f"dynamo-tune dashboard {study_file}",
         file=out,
     )
+    return summary
+
+
+def confirm_study_file(
+    study_file: Path,
+    services_for: ServicesFactory,
+    *,
+    top: int | None = None,
+    repeats: int | None = None,
+    out: TextIO | None = None,
+) -> RunSummary:
+    """`dynamo-tune confirm`: run, extend or resume the confirmation stage of a study whose
+    search is done (options default to the file's `study.confirm`, else 3 and 3)."""
+    out = out or sys.stdout
+    loaded = load_spec(study_file)
+    base = loaded.spec.study.confirm or ConfirmSpec()
+    try:
+        confirmation = ConfirmSpec(
+            top=base.top if top is None else top,
+            repeats=base.repeats if repeats is None else repeats,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        raise SpecError(problems) from None
+    open_existing(loaded)  # SpecError naming the storage when there is no such study
+    handle = open_for_run(loaded)
+    with sigterm_as_interrupt():
+        summary = run_study(
+            handle,
+            services_for(handle),
+            n_trials=loaded.spec.study.n_trials,
+            out=out,
+            confirmation=confirmation,
+            search=False,
+        )
     return summary

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import ExperimentalWarning
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SpecError
 from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.schema import StudySpec
-from dynamo_tune.study.space import grid_values
+from dynamo_tune.study.schema import FloatParam, ParamSpec, StudySpec
+from dynamo_tune.study.space import grid_values, paste_value
 
 NEEDS: dict[str, tuple[str, ...]] = {
     "gp": ("torch", "scipy"),
@@ -66,8 +67,63 @@ def run_seed(seed: int | None, existing_trials: int, joined_running: bool, pid: 
     return seed + existing_trials
 
 
-def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    """The sampler of `spec.study.sampler`, seeded with `seed` (default: the file's)."""
+class PasteableSampler(optuna.samplers.BaseSampler):
+    """Any sampler whose float proposals are rounded by `space.paste_value` (step, else 3
+    significant digits) before the trial uses them, so the stored params are the values
+    measured and printed. Everything else is the wrapped sampler's."""
+
+    def __init__(self, base: optuna.samplers.BaseSampler, space: Mapping[str, ParamSpec]) -> None:
+        self.base = base
+        self.floats = {n: p for n, p in space.items() if isinstance(p, FloatParam)}
+
+    def _round(self, name: str, value: Any) -> Any:
+        param = self.floats.get(name)
+        return value if param is None else paste_value(float(value), param)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        values = self.base.sample_relative(study, trial, search_space)
+        return {name: self._round(name, value) for name, value in values.items()}
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        value = self.base.sample_independent(study, trial, param_name, param_distribution)
+        return self._round(param_name, value)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
+def make_sampler(spec: StudySpec, seed: int | None = None) -> PasteableSampler:
+    """The sampler of `spec.study.sampler`, seeded with `seed` (default: the file's), whose
+    float proposals are pasteable (`PasteableSampler`)."""
+    return PasteableSampler(_base_sampler(spec, seed), spec.search_space)
+
+
+def _base_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
     name = spec.study.sampler.name
     seed = spec.study.sampler.seed if seed is None else seed
     missing = missing_packages(name)
@@ -82,7 +138,8 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.Ba
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         if name == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, **cons)
+            # group=True: multivariate TPE over the sub-spaces conditional parameters form
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, **cons)
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if name == "grid":

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dynamo_tune.deploy.spec import DeploymentSpec
 from dynamo_tune.metrics.score import ScoreConfig
 from dynamo_tune.workload.spec import WorkloadSpec
 
 SamplerName = Literal["tpe", "random", "grid", "gp", "nsga2", "cmaes", "qmc"]
+PresetName = Literal["dynamo-defaults", "agentic"]
+"""Built-in starting points `study.enqueue` may name (`dynamo_tune.study.presets`)."""
 Scalar = str | bool | int | float | None
 
 MetricName = Literal[
@@ -48,6 +50,16 @@ class SamplerSpec(_Strict):
     seed: int | None = 0
 
 
+class ConfirmSpec(_Strict):
+    """The confirmation stage: the top `top` configurations and the baseline, `repeats` fresh
+    interleaved measurements each, compared by Welch's t (design.md §8)."""
+
+    top: int = Field(default=3, ge=1, le=20, description="Configurations to confirm")
+    repeats: int = Field(
+        default=3, ge=2, le=30, description="Fresh measurements of each (>= 2: an interval)"
+    )
+
+
 class StudySection(_Strict):
     """The `study:` section: identity, storage and budget of the study."""
 
@@ -65,10 +77,29 @@ class StudySection(_Strict):
     artifact_dir: str | None = Field(
         default=None, description="Artifact folder (None: <storage file>.artifacts beside it)"
     )
+    enqueue: list[PresetName | dict[str, Scalar]] = Field(
+        default_factory=list,
+        description="Known starting points measured once right after the baseline: a preset "
+        "name or dotted settings",
+    )
+    confirm: ConfirmSpec | None = Field(
+        default_factory=lambda: ConfirmSpec(),
+        description="Re-measure the top configurations and the baseline (false: no confirmation)",
+    )
     heartbeat_interval_s: int = Field(default=10, ge=1, description="RDB trial heartbeat")
     max_failures_in_a_row: int = Field(
         default=3, ge=1, description="Stop the run after this many consecutive FAIL trials"
     )
+
+    @field_validator("confirm", mode="before")
+    @classmethod
+    def _confirm_switch(cls, value: Any) -> Any:
+        """`confirm: false` turns the stage off, `confirm: true` keeps the defaults."""
+        if value is False:
+            return None
+        if value is True:
+            return {}
+        return value
 
 
 class MetricsSpec(_Strict):
@@ -121,6 +152,10 @@ class ObjectiveSpec(ScoreConfig):
         return [next(iter(d.items())) for d in self.directions]
 
 
+Condition = dict[str, Scalar | list[Scalar]]
+"""`when:` of a parameter: {searched parameter: value or list of values}; all must hold."""
+
+
 class FloatParam(_Strict):
     """`trial.suggest_float(name, low, high, log=, step=)`."""
 
@@ -129,6 +164,7 @@ class FloatParam(_Strict):
     high: float
     log: bool = False
     step: float | None = Field(default=None, gt=0)
+    when: Condition | None = Field(default=None, description="Suggested only when it holds")
 
 
 class IntParam(_Strict):
@@ -139,6 +175,7 @@ class IntParam(_Strict):
     high: int
     log: bool = False
     step: int = Field(default=1, ge=1)
+    when: Condition | None = Field(default=None, description="Suggested only when it holds")
 
 
 class CategoricalParam(_Strict):
@@ -146,6 +183,7 @@ class CategoricalParam(_Strict):
 
     type: Literal["categorical"]
     choices: list[Any] = Field(min_length=1)
+    when: Condition | None = Field(default=None, description="Suggested only when it holds")
 
 
 ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]

@@ -22,10 +22,18 @@ from optuna.distributions import (
     IntDistribution,
     distribution_to_json,
 )
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from dynamo_tune.deploy.router import RouterConfig
-from dynamo_tune.study.schema import CategoricalParam, FloatParam, IntParam, ParamSpec
+from dynamo_tune.study.conditions import (
+    Conditions,
+    active_subset,
+    conditions_of,
+    is_active,
+    suggestion_order,
+)
+from dynamo_tune.study.edges import Edge
+from dynamo_tune.study.schema import CategoricalParam, FloatParam, IntParam, ParamSpec, StudySpec
 from dynamo_tune.workload.hints import PrefixHints
 
 SECTIONS = ("router", "hints", "workload")
@@ -107,33 +115,67 @@ def grid_values(param: ParamSpec) -> list[Any] | None:
     return [round(param.low + i * param.step, 12) for i in range(count)]
 
 
-class SearchSpace:
-    """The searched parameters of a study, in file order."""
+def paste_value(value: float, param: FloatParam) -> float:
+    """A float a person can paste: a multiple of `step` from `low` when the parameter has a
+    step, else 3 significant digits; kept inside `[low, high]`. Pure.
 
-    def __init__(self, params: Mapping[str, ParamSpec]) -> None:
+    Every float the tool suggests goes through this before it is applied, so what is
+    measured, stored and printed (`best --format flags`) is the same number.
+    """
+    if param.step is not None:
+        k = round((value - param.low) / param.step)
+        rounded = float(f"{param.low + k * param.step:.12g}")
+    else:
+        rounded = float(f"{value:.3g}")
+    return min(param.high, max(param.low, rounded))
+
+
+class SearchSpace:
+    """The searched parameters of a study, in file order, with their conditions."""
+
+    def __init__(
+        self, params: Mapping[str, ParamSpec], conditions: Conditions | None = None
+    ) -> None:
         self.params = dict(params)
+        self.conditions = conditions_of(self.params) if conditions is None else conditions
+        self.order = suggestion_order(self.params, self.conditions)
 
     def distributions(self) -> dict[str, BaseDistribution]:
         return {name: distribution(p) for name, p in self.params.items()}
 
     def fingerprint(self) -> str:
-        """Canonical JSON of the distributions (what a resumed study must still match)."""
-        dists = {
+        """Canonical JSON of the distributions and conditions (what a resumed study must
+        still match)."""
+        dists: dict[str, Any] = {
             name: json.loads(distribution_to_json(d)) for name, d in self.distributions().items()
         }
+        if self.conditions:
+            dists = {
+                "distributions": dists,
+                "conditions": {
+                    k: {d: list(v) for d, v in c.items()} for k, c in self.conditions.items()
+                },
+            }
         return json.dumps(dists, sort_keys=True)
 
+    def active(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of a full configuration a trial would suggest (inactive knobs dropped)."""
+        return active_subset({k: v for k, v in values.items() if k in self.params}, self.conditions)
+
     def suggest(self, trial: SuggestsValues) -> dict[str, Any]:
-        """Ask the trial for every parameter; returns {dotted name: value}."""
+        """Ask the trial for every active parameter, in dependency order; {dotted name: value}."""
         values: dict[str, Any] = {}
-        for name, p in self.params.items():
+        for name in self.order:
+            if not is_active(name, values, self.conditions):
+                continue
+            p = self.params[name]
             if isinstance(p, FloatParam):
                 values[name] = trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
             elif isinstance(p, IntParam):
                 values[name] = trial.suggest_int(name, p.low, p.high, step=p.step, log=p.log)
             else:
                 values[name] = trial.suggest_categorical(name, p.choices)
-        return values
+        return {name: values[name] for name in self.params if name in values}
 
 
 def make_candidate(
@@ -155,27 +197,23 @@ def make_candidate(
     return Candidate(router=new_router, hints=hints, workload=new_workload)
 
 
-DYNAMO_ROUTER_DEFAULTS: dict[str, Any] = {
-    "overlap_score_credit": 1.0,
-    "prefill_load_scale": 1.0,
-    "temperature": 0.0,
-    "overlap_score_credit_decay": 0.0,
-    "decode_active_request_weight": 0.0,
-}
-"""What `python -m dynamo.frontend` 1.6.1 uses when a router flag is not passed (design.md §3)."""
-
-
-def baseline_values(
-    space: SearchSpace, baseline: Mapping[str, Any], router: RouterConfig, workload: BaseModel
+def fixed_values(
+    space: SearchSpace,
+    settings: Mapping[str, Any],
+    router: RouterConfig,
+    workload: BaseModel,
+    router_defaults: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split the baseline into (searched params to enqueue, fixed overrides outside the space).
+    """A fixed configuration (the baseline, a preset) as (params to enqueue, overrides).
 
-    A searched parameter the baseline does not name takes the study's fixed value (or Dynamo's
-    default for an unset router knob) when the space contains it, so the baseline trial runs
-    the reference configuration rather than a sampled one.
+    Settings of searched parameters become params; the others are overrides laid over the
+    study's fixed configuration. A searched parameter the settings do not name takes the
+    study's fixed value (or `router_defaults`, Dynamo's own, for an unset router knob) when
+    the space contains it, so the trial runs that configuration rather than a sampled one.
+    Parameters inactive under the configuration (a kv-only knob in round-robin) are dropped.
     """
-    params = {k: v for k, v in baseline.items() if k in space.params}
-    overrides = {k: v for k, v in baseline.items() if k not in space.params}
+    params = {k: v for k, v in settings.items() if k in space.params}
+    overrides = {k: v for k, v in settings.items() if k not in space.params}
     hints = getattr(workload, "hints", PrefixHints())
     for name, param in space.params.items():
         if name in params:
@@ -184,7 +222,28 @@ def baseline_values(
         source: BaseModel = {"router": router, "hints": hints, "workload": workload}[section]
         value = getattr(source, field, None)
         if value is None and section == "router":
-            value = DYNAMO_ROUTER_DEFAULTS.get(field)
+            value = router_defaults.get(field)
         if value is not None and contains(param, value):
             params[name] = value
-    return params, overrides
+    return space.active(params), overrides
+
+
+def can_widen(spec: StudySpec, edge: Edge) -> bool:
+    """Whether the searched range of `edge.name` could extend past `edge.limit`: a value half
+    a range width beyond it is still one the study's configuration accepts (Dynamo's own
+    limits, e.g. temperature >= 0, are not widened past)."""
+    param = spec.search_space.get(edge.name)
+    if not isinstance(param, FloatParam | IntParam):
+        return False
+    if param.log:
+        beyond = edge.limit * 2 if edge.bound == "high" else edge.limit / 2
+    else:
+        step = (param.high - param.low) / 2 or 1
+        beyond = edge.limit + step if edge.bound == "high" else edge.limit - step
+    if isinstance(param, IntParam):
+        beyond = int(round(beyond))
+    try:
+        make_candidate({edge.name: beyond}, spec.deployment.router, spec.workload)
+    except (ValidationError, ValueError):
+        return False
+    return True
