@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,53 @@ def test_three_trial_study_on_the_local_stack(
     with csv_path.open() as fh:
         rows = list(csv.DictReader(fh))
     assert [float(r["value"]) for r in rows] == [t.value for t in trials]
+
+
+def test_confirmed_study_on_the_local_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _real_study(
+        tmp_path,
+        {
+            "study.n_trials": 5,
+            "study.sampler": {"name": "random", "seed": 2},
+            "study.enqueue": [{"router.mode": "kv", "router.temperature": 0.0}],
+            "study.confirm": {"top": 2, "repeats": 2},
+        },
+    )
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    study = open_study(path)
+    trials = study.get_trials()
+    search = [t for t in trials if t.user_attrs.get("stage") != "confirm"]
+    confirms = [t for t in trials if t.user_attrs.get("stage") == "confirm"]
+    assert [t.state for t in search] == [TrialState.COMPLETE] * 5
+    # conditional space: a kv-only knob is never suggested under round-robin
+    round_robin = [t for t in search if t.params["router.mode"] == "round-robin"]
+    assert round_robin and all("router.temperature" not in t.params for t in round_robin)
+    assert all("router.temperature" in t.params for t in search if t.params["router.mode"] == "kv")
+    # the evaluator optuna-dashboard uses (PED-ANOVA; the default fANOVA needs scikit-learn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        importances = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
+        )
+    assert set(importances) <= {"router.mode", "router.temperature", "hints.session_id"}
+    # two configurations and the baseline, two fresh measurements each, interleaved
+    assert len(confirms) == 6 and all(t.state == TrialState.COMPLETE for t in confirms)
+    members = [t.user_attrs["confirms"] for t in confirms]
+    assert members[:3] == members[3:] and members[0] == 0 and len(set(members)) == 3
+    assert "confirmation (Welch's t, 95 % intervals):" in out
+    verdict = study.user_attrs["verdict"]
+    assert verdict["baseline"]["trial"] == 0 and len(verdict["configs"]) == 2
+    code = main(["best", str(path), "--format", "flags"])
+    captured = capsys.readouterr()
+    if verdict["winner"] is None:
+        assert code == 1 and "no configuration beats the baseline beyond noise" in captured.err
+    else:
+        assert code == 0 and "confirmed winner" in captured.err
+        winner = [t for t in confirms if t.user_attrs["confirms"] == verdict["winner"]]
+        assert all(t.user_attrs["frontend_args"] == captured.out.split() for t in winner)
 
 
 def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
