@@ -10,6 +10,7 @@ Expected scores are computed here from the fake cluster's model (tests/fakes.py,
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -228,3 +229,37 @@ def test_dynamo_defaults_preset_is_dynamos_own_parser_defaults(tmp_path: Path) -
         default = parser.get_default(dest)
         assert default is not None, dest
         assert trial.params[name] == float(default), name
+
+
+def test_a_pareto_study_confirms_its_front_per_objective(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directions = [{"maximize": "kv_efficiency"}, {"minimize": "ttft_p95_seconds"}]
+    path = write_study(
+        tmp_path,
+        {
+            **GRID,
+            "study.sampler": {"name": "nsga2", "seed": 1},
+            "objective.directions": directions,
+            "study.confirm": {"top": 2, "repeats": 2},
+        },
+    )
+    summary = run_study_file(path, fake_stack().services, out=io.StringIO())
+    verdict = summary.verdict
+    assert verdict is not None and verdict.winner is None
+    assert 1 <= len(verdict.configs) <= 2
+    for config in verdict.configs:
+        kve, ttft = config.objectives
+        assert (kve.metric, kve.direction) == ("kv_efficiency", "maximize")
+        assert (ttft.metric, ttft.direction) == ("ttft_p95_seconds", "minimize")
+        temperature = config.params["router.temperature"]
+        # the fake cluster, kv with session ids: kve 0.58 - 0.2 t, ttft 0.40 + 0.3 t (exact)
+        assert kve.summary.mean == pytest.approx(0.58 - 0.2 * temperature)
+        assert ttft.summary.mean == pytest.approx(0.40 + 0.3 * temperature)
+        assert kve.difference is not None and ttft.difference is not None
+        assert kve.difference.diff == pytest.approx(0.58 - 0.2 * temperature - 0.25)
+    assert any("Pareto study" in line for line in verdict.lines)
+    assert main(["best", str(path), "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["confirmed"] is True
+    assert [b["number"] for b in shown["best"]] == [c.trial for c in verdict.configs]
