@@ -24,6 +24,12 @@ class DeploymentError(DynamoTuneError):
     """A deployment could not be started, applied, made ready or stopped."""
 
 
+class DeploymentFault(DeploymentError):
+    """A deployment broke during a trial (a worker exited, the ready check failed): the fault's,
+    not the configuration's. The trial is FAIL with the reason and its configuration is measured
+    again once, after the deployment has been brought back."""
+
+
 class WorkloadError(DynamoTuneError):
     """A workload could not run (not: a failed request, which is data on its record)."""
 

@@ -1,3 +1,3 @@
 """Shared fixtures: each family lives in `tests/fixtures/<name>.py`, registered here."""
 
-pytest_plugins = ["fixtures.prometheus", "fixtures.stack"]
+pytest_plugins = ["fixtures.postgres", "fixtures.prometheus", "fixtures.stack"]

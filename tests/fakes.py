@@ -84,7 +84,13 @@ def true_metrics(router: RouterConfig, hints: PrefixHints) -> tuple[float, float
 
 
 class FakeDeployment:
-    """A Deployment whose apply/ready/reset/stop only log (and fail on request)."""
+    """A Deployment whose apply/ready/reset/stop only log (and fail on request).
+
+    `fault_after_workload`: indexes (0-based, over the whole run) of the workloads after which
+    `check_health` reports a killed worker; the next `apply`/`reset` logs "revive" first.
+    """
+
+    FAULT = "worker-1 (pid 4242) exited (signal 9, SIGKILL)"
 
     def __init__(
         self,
@@ -92,12 +98,16 @@ class FakeDeployment:
         *,
         fail_apply: set[int] | None = None,
         interrupt_apply: set[int] | None = None,
+        fault_after_workload: set[int] | None = None,
         scrape_interval_s: float = 1.0,
     ) -> None:
         self.cluster = cluster
         self.fail_apply = fail_apply or set()
         self.interrupt_apply = interrupt_apply or set()
+        self.fault_after_workload = fault_after_workload or set()
         self.applies = 0
+        self.health_checks = 0
+        self.broken = False
         self.scrape_interval_s = scrape_interval_s
 
     async def start(self) -> None:
@@ -111,6 +121,7 @@ class FakeDeployment:
             raise KeyboardInterrupt
         if index in self.fail_apply:
             raise DeploymentError("frontend exited with code 1: bad flag")
+        self._revive()
         self.cluster.router = router
         self.cluster.log("apply")
         args = ["--router-mode", router.mode]
@@ -122,7 +133,21 @@ class FakeDeployment:
         self.cluster.log("ready")
 
     async def reset(self) -> None:
+        self._revive()
         self.cluster.log("reset")
+
+    async def check_health(self) -> str | None:
+        index = self.health_checks
+        self.health_checks += 1
+        self.cluster.log("health")
+        if index in self.fault_after_workload:
+            self.broken = True
+        return self.FAULT if self.broken else None
+
+    def _revive(self) -> None:
+        if self.broken:
+            self.broken = False
+            self.cluster.log("revive")
 
     def endpoints(self) -> Endpoints:
         return Endpoints(
@@ -190,11 +215,18 @@ class FakeMetricsBackend:
     """A MetricsBackend answering from the cluster's true metrics (optionally incomplete)."""
 
     def __init__(
-        self, cluster: Cluster, *, drop: tuple[str, ...] = (), unreachable: bool = False
+        self,
+        cluster: Cluster,
+        *,
+        drop: tuple[str, ...] = (),
+        unreachable: bool = False,
+        no_kv_events: bool = False,
     ) -> None:
         self.cluster = cluster
         self.drop = drop
         self.unreachable = unreachable
+        self.no_kv_events = no_kv_events
+        """True: a kv router applies no KV event (workers that publish none)."""
         self.windows: list[tuple[float, float]] = []
 
     async def mark_start(self) -> None:
@@ -229,6 +261,10 @@ class FakeMetricsBackend:
             "window_start": start,
             "window_end": end,
         }
+        if self.cluster.router.mode == "kv":  # only a kv router exports its evidence
+            values["router_kv_events_rate"] = 0.0 if self.no_kv_events else 12.0
+            values["router_kv_hit_rate_count_rate"] = 6.4
+            values["router_kv_hit_rate_sum_rate"] = 0.0 if self.no_kv_events else 6.4 * kve
         for key in self.drop:
             values.pop(key, None)
         errors = [f"{key}: no data" for key in self.drop]

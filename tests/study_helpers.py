@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -43,6 +44,26 @@ def open_study(path: Path) -> optuna.Study:
     """The study a study file names, loaded from its storage."""
     name = load_spec(path).spec.study.name
     return optuna.load_study(study_name=name, storage=open_storage_of(path))
+
+
+@contextlib.contextmanager
+def closing_study(path: Path) -> Iterator[optuna.Study]:
+    """The study a study file names; its storage is closed on exit (a server database's pooled
+    connections would otherwise outlive the test). KeyError if there is no such study."""
+    storage = open_storage_of(path)
+    try:
+        yield optuna.load_study(study_name=load_spec(path).spec.study.name, storage=storage)
+    finally:
+        if isinstance(storage, optuna.storages.RDBStorage):
+            storage.engine.dispose()
+
+
+def trials_of(
+    path: Path, states: tuple[TrialState, ...] | None = None
+) -> list[optuna.trial.FrozenTrial]:
+    """The trials of a study file's study (see `closing_study`)."""
+    with closing_study(path) as study:
+        return study.get_trials(states=states)
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> None:

@@ -22,6 +22,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
         ("deployment-local.yaml", "local"),
         ("deployment-external.yaml", "external"),
         ("deployment-command.yaml", "command"),
+        ("deployment-kubernetes.yaml", "command"),
     ],
 )
 def test_deployment_examples_validate(name: str, kind: str) -> None:

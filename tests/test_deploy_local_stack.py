@@ -142,7 +142,7 @@ async def test_apply_restarts_and_stop_leaves_nothing(
         assert warm["prompt_tokens_details"]["cached_tokens"] == 96  # 3 blocks of 32
 
     all_pids = {**pids_before, **stack.pids()}
-    assert set(all_pids) == {"frontend", "worker-0", "worker-1", "prometheus"}
+    assert set(all_pids) == {"frontend", "worker-0", "worker-1", "prometheus", "zmq-broker"}
     await stack.stop()
     assert not [name for name, pid in {**pids_before, **all_pids}.items() if pid_alive(pid)]
     assert not [pid for pid in pids_before.values() if pid_alive(pid)]

@@ -56,7 +56,7 @@ def test_up_json_status_and_sigterm(
     proc, info, state_file = stack_up
     assert info["state_file"] == str(state_file)
     assert "--router-temperature" in info["router_flags"]
-    assert set(info["pids"]) == {"dynamo-tune", "frontend", "worker-0", "prometheus"}
+    assert set(info["pids"]) == {"dynamo-tune", "frontend", "worker-0", "prometheus", "zmq-broker"}
     assert info["pids"]["dynamo-tune"] == proc.pid
     models = httpx.get(info["frontend_url"] + "/v1/models", timeout=10).json()
     assert [m["id"] for m in models["data"]] == [info["model"]]

@@ -146,6 +146,7 @@ def test_public_names_are_pinned() -> None:
     }
     ours = {
         "MetricsBackend",
+        "PrometheusAccess",
         "PrometheusBackend",
         "ScoreConfig",
         "ScrapeBackend",

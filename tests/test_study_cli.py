@@ -16,6 +16,7 @@ from fakes import fake_stack, write_study
 from study_helpers import open_study, stop_process_group
 
 from dynamo_tune.cli.main import main
+from dynamo_tune.errors import StorageError
 from dynamo_tune.study import run_study_file
 
 
@@ -112,6 +113,10 @@ def test_a_storage_that_cannot_be_created_is_exit_3_naming_it(
     err = capsys.readouterr().err
     assert err.startswith("dynamo-tune: error: cannot open storage sqlite:////proc/nope/x.db: ")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    stack = fake_stack()
+    with pytest.raises(StorageError):
+        run_study_file(path, stack.services, out=io.StringIO())
+    assert not stack.cluster.started  # refused before any deployment starts
 
 
 def test_a_file_that_is_no_database_is_exit_3_and_left_as_it_was(

@@ -6,6 +6,7 @@ seconds beyond the stack's restart.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -36,7 +37,14 @@ from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.net import free_port
 from dynamo_tune.study import run_study_file
 from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.objective import TrialServices
+from dynamo_tune.study.opening import StudyHandle
 from dynamo_tune.study.outcome import recompute_score
+from dynamo_tune.study.services import build_services
+from dynamo_tune.study.space import Candidate
+from dynamo_tune.workload.base import Workload
+from dynamo_tune.workload.hints import PrefixHints
+from dynamo_tune.workload.report import WorkloadReport
 
 pytestmark = pytest.mark.integration
 
@@ -356,3 +364,77 @@ def test_ctrl_c_mid_trial_fails_it_and_stops_the_stack(tmp_path: Path) -> None:
     assert trial.user_attrs["fail_reason"].startswith("interrupted (Ctrl-C) during")
     wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
     assert "dynamo-tune: interrupted" in log_path.read_text()
+
+
+class _KillsAWorker:
+    """A workload that SIGKILLs one worker of the local stack `after_s` into its `run`."""
+
+    def __init__(self, inner: Workload, stack: LocalStack, after_s: float) -> None:
+        self.inner, self.stack, self.after_s = inner, stack, after_s
+        self.killed: list[tuple[str, int, bool]] = []  # (name, pid, workload still running)
+
+    async def run(self, endpoints: Any, hints: PrefixHints) -> WorkloadReport:
+        task = asyncio.create_task(self.inner.run(endpoints, hints))
+        await asyncio.sleep(self.after_s)
+        pid = self.stack.pids()["worker-1"]
+        self.killed.append(("worker-1", pid, not task.done()))
+        os.kill(pid, signal.SIGKILL)
+        return await task
+
+
+def test_a_worker_killed_mid_workload_fails_the_trial_and_the_configuration_is_retried(
+    tmp_path: Path,
+) -> None:
+    # 0.5 s of think time between 3 turns: the workload runs > 1 s, the kill at 0.3 s is inside
+    longer = dict(TINY_WORKLOAD, turns=3, think_time_s=0.5)
+    path = _real_study(
+        tmp_path,
+        {
+            "study.n_trials": 2,
+            "study.baseline": None,
+            "workload": longer,
+            # isolation none: the dead worker must come back although nothing asks for restarts
+            "deployment": dict(LOCAL, run_dir=str(tmp_path / "stack"), isolation="none"),
+            "search_space": {
+                "router.mode": {"type": "categorical", "choices": ["kv"]},
+                "router.temperature": {"type": "float", "low": 0.0, "high": 1.0},
+            },
+        },
+    )
+    killers: list[_KillsAWorker] = []
+
+    def services_for(handle: StudyHandle) -> TrialServices:
+        services = build_services(handle)
+        real = services.workload_for
+        assert isinstance(services.deployment, LocalStack)
+        stack = services.deployment
+
+        def workload_for(candidate: Candidate) -> Workload:
+            if killers:  # only the first trial's workload is sabotaged
+                return real(candidate)
+            killers.append(_KillsAWorker(real(candidate), stack, after_s=0.3))
+            return killers[0]
+
+        services.workload_for = workload_for
+        return services
+
+    out = io.StringIO()
+    run_study_file(path, services_for, out=out)
+    (killer,) = killers
+    assert killer.killed[0][2], "the workload should still have been running at the kill"
+    trials = open_study(path).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    killed, retry, fresh = trials
+    pid = killer.killed[0][1]
+    assert killed.user_attrs["fail_reason"] == (
+        f"workload: DeploymentFault: worker-1 (pid {pid}) exited (signal 9, SIGKILL) "
+        "during the workload"
+    )
+    assert killed.user_attrs["fault"].startswith(f"worker-1 (pid {pid}) exited")
+    # the same configuration again, measured on a stack brought back to health
+    assert retry.user_attrs["retry_of"] == 0 and retry.params == killed.params
+    assert retry.user_attrs["restart_seconds"] > 0  # workers restarted with isolation: none
+    for t in (retry, fresh):
+        assert t.user_attrs["requests_failed"] == 0 and t.user_attrs["requests_ok"] > 0
+    assert "retry_of" not in fresh.user_attrs
+    assert "trial #0: deployment fault; configuration re-enqueued once" in out.getvalue()

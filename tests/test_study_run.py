@@ -59,7 +59,7 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
     # one trial's order, as the objective defines it
     events = [e for e, _ in stack.cluster.events]
     assert events[0] == "start" and events[-1] == "stop"
-    assert events[1:6] == ["apply", "ready", "mark_start", "workload", "collect"]
+    assert events[1:7] == ["apply", "ready", "mark_start", "workload", "health", "collect"]
     text = out.getvalue()
     assert "[4/4]" in text and "ETA" in text and "vs baseline #0" in text
 
@@ -116,7 +116,8 @@ def test_crash_is_fail_with_reason_and_the_run_goes_on(tmp_path: Path) -> None:
 def test_repeated_crashes_stop_the_run_and_stop_the_deployment(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 5, "study.max_failures_in_a_row": 2})
     stack = fake_stack(workload={"fail": True})
-    with pytest.raises(RunStopped, match="2 trials in a row failed; last: workload: Workload"):
+    stopped = r"2 trials in a row failed \(study.max_failures_in_a_row = 2\); last: workload: Work"
+    with pytest.raises(RunStopped, match=stopped):
         run_study_file(path, stack.services, out=io.StringIO())
     assert _states(open_study(path)) == ["FAIL", "FAIL"]
     assert stack.cluster.stopped
@@ -274,6 +275,6 @@ def test_a_metrics_source_that_answers_nothing_fails_the_trial_with_its_reason(
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
     for t in trials:
         assert t.user_attrs["fail_reason"] == (
-            "collect: MetricsError: the metrics source answered nothing: "
+            "collect: MetricsError: the metrics source could not be read: "
             "prometheus at http://127.0.0.1:10 is unreachable: connection refused"
         )

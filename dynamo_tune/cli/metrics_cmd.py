@@ -2,8 +2,11 @@
 
 Does I/O: queries Prometheus (`--prometheus-url`) or scrapes `/metrics` endpoints
 (`--scrape`, which measures from now on: `--last D` snapshots, waits D, snapshots again).
-Bad arguments and an unreachable metrics source (`result.reachable` False) exit 2 with one
-line on stderr.
+A protected Prometheus: `--bearer-token-env/--bearer-token-file` or `--basic-auth-user`
+with `--basic-auth-password-env/--basic-auth-password-file`, and `--ca-file` or
+`--insecure-skip-verify` (`PrometheusAccess`; secrets never on the command line). Bad
+arguments, an unreachable metrics source (`result.reachable` False) and rejected credentials
+exit 2 with one line on stderr.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dynamo_tune.metrics import (
     ScoreConfig,
     ScrapeBackend,
 )
+from dynamo_tune.metrics.access import PrometheusAccess, url_has_credentials
 from dynamo_tune.metrics.config import validate_http_url
 from dynamo_tune.metrics.durations import parse_duration
 from dynamo_tune.metrics.score import DEFAULT_SCORE
@@ -57,6 +61,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--last", metavar="DURATION", help=f"window = the last D (e.g. 30s, 5m; "
                         f"default {DEFAULT_LAST})")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="HTTP timeout")
+    auth = parser.add_argument_group("a protected Prometheus (secrets from a variable or file)")
+    auth.add_argument("--bearer-token-env", metavar="NAME", help="variable holding a token")
+    auth.add_argument("--bearer-token-file", metavar="PATH", help="file holding a token")
+    auth.add_argument("--basic-auth-user", metavar="USER", help="basic auth user name")
+    auth.add_argument("--basic-auth-password-env", metavar="NAME", help="variable: its password")
+    auth.add_argument("--basic-auth-password-file", metavar="PATH", help="file: its password")
+    auth.add_argument("--ca-file", metavar="PATH", help="PEM CA bundle to trust (only it)")
+    auth.add_argument(
+        "--insecure-skip-verify", action="store_true", help="accept any TLS certificate"
+    )
     for field, flag in SCORE_FLAGS.items():
         parser.add_argument(
             flag,
@@ -108,6 +122,51 @@ def score_config(args: argparse.Namespace) -> ScoreConfig:
         raise SpecError("; ".join(problems)) from exc
 
 
+ACCESS_FLAGS = {
+    "bearer_token_env": "--bearer-token-env",
+    "bearer_token_file": "--bearer-token-file",
+    "basic_auth": "--basic-auth-user",
+    "tls": "--ca-file",
+}
+"""`PrometheusAccess` field -> the flag that sets it (for error messages)."""
+
+
+def access_from_args(args: argparse.Namespace) -> PrometheusAccess | None:
+    """The `PrometheusAccess` of the flags (None if none is given); SpecError naming flags."""
+    basic: dict[str, str] | None = None
+    if args.basic_auth_user is not None:
+        basic = {"username": args.basic_auth_user}
+        if args.basic_auth_password_env is not None:
+            basic["password_env"] = args.basic_auth_password_env
+        if args.basic_auth_password_file is not None:
+            basic["password_file"] = args.basic_auth_password_file
+    elif args.basic_auth_password_env is not None or args.basic_auth_password_file is not None:
+        raise SpecError("--basic-auth-password-env/-file need --basic-auth-user")
+    tls: dict[str, Any] | None = None
+    if args.ca_file is not None or args.insecure_skip_verify:
+        tls = {"ca_file": args.ca_file, "insecure_skip_verify": args.insecure_skip_verify}
+    fields: dict[str, Any] = {
+        "bearer_token_env": args.bearer_token_env,
+        "bearer_token_file": args.bearer_token_file,
+        "basic_auth": basic,
+        "tls": tls,
+    }
+    fields = {name: value for name, value in fields.items() if value is not None}
+    if not fields:
+        return None
+    if args.scrape is not None:
+        raise SpecError("credential and TLS flags apply to --prometheus-url, not --scrape")
+    try:
+        return PrometheusAccess.model_validate(fields)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{ACCESS_FLAGS[field]}: {message}" if field else message)
+        raise SpecError("; ".join(problems)) from None
+
+
 async def _collect(args: argparse.Namespace) -> DynamoMetricsResult:
     if args.scrape is not None:
         if args.start is not None or args.end is not None:
@@ -121,12 +180,20 @@ async def _collect(args: argparse.Namespace) -> DynamoMetricsResult:
         await asyncio.sleep(seconds)
         return await scrape.collect(start, time.time())
     start, end = window_from_args(args, time.time())
-    return await PrometheusBackend(args.prometheus_url, timeout_s=args.timeout).collect(start, end)
+    backend = PrometheusBackend(
+        args.prometheus_url, timeout_s=args.timeout, access=access_from_args(args)
+    )
+    return await backend.collect(start, end)
 
 
 def _check_urls(args: argparse.Namespace) -> None:
     flag = "--prometheus-url" if args.prometheus_url else "--scrape"
     for url in [args.prometheus_url] if args.prometheus_url else args.scrape:
+        if url_has_credentials(url):  # not echoed: the URL holds a secret
+            raise SpecError(
+                f"{flag}: credentials in the URL are not accepted: use --basic-auth-user with "
+                "--basic-auth-password-env/-file, or --bearer-token-env/-file"
+            )
         try:
             validate_http_url(url)
         except ValueError as exc:
@@ -144,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise SpecError(f"--timeout must be > 0, but got {args.timeout}")
     _check_urls(args)
+    access_from_args(args)  # flag errors before any network wait
     if args.prometheus_url:
         window_from_args(args, time.time())  # argument errors before any network wait
     result = asyncio.run(_collect(args))

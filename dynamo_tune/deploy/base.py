@@ -3,6 +3,11 @@
 A `Deployment` is started once per study, `apply()`-ed once per trial, and stopped at the
 end. Methods are async (the objective runs one `asyncio.run` per trial); implementations
 must not keep event-loop-bound objects (clients, tasks) between calls.
+
+Faults: the objective asks `check_health()` right after each workload. A deployment that
+broke meanwhile (a process exited, the ready check fails) fails the trial as a
+`DeploymentFault` — the fault's, not the configuration's — and the next `apply()` (or
+`reset()`) must bring it back (restart what died, or rerun the user's commands).
 """
 
 from __future__ import annotations
@@ -78,6 +83,11 @@ class Deployment(Protocol):
 
     async def reset(self) -> None:
         """Make the next trial start with cold KV caches (where the deployment can)."""
+
+    async def check_health(self) -> str | None:
+        """None while the deployment still serves; else one line saying what broke (e.g.
+        "worker-1 (pid 4242) exited (signal 9, SIGKILL)"). One quick look, no waiting; it does
+        not raise for a broken deployment (that is its answer)."""
 
     def endpoints(self) -> Endpoints:
         """Current endpoints (valid after `start()`)."""

@@ -5,7 +5,9 @@ completion by `dynamo_tune.process.run_to_completion`: no shell, its own process
 stdout appended to `logs/<step>.out.log` and stderr written to `logs/<step>.err.log` under
 the run dir. A non-zero exit (or a timeout) raises `DeploymentError` with the tail of the
 command's stderr. Readiness: `ready_url` answers 2xx, then the frontend lists the model
-(both polled with `readiness.poll_until`).
+(both polled with `readiness.poll_until`). Health (`check_health`, after every workload): the
+same two checks, once. After a fault the next trial's `apply` (or, without one, the ready
+wait) is what brings the deployment back: the user's commands decide how.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
+from dynamo_tune.deploy.external import HEALTH_TIMEOUT_S, model_fault
 from dynamo_tune.deploy.readiness import Observation, poll_until, wait_for_model
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.router_flags import router_flags
@@ -117,6 +120,17 @@ class CommandDeployment:
             )
         remaining = max(1.0, deadline - time.monotonic())
         await wait_for_model(self.spec.frontend_url.rstrip("/"), self.spec.model, remaining)
+
+    async def check_health(self) -> str | None:
+        url = self.spec.ready_url
+        async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as client:
+            try:
+                response = await client.get(url)
+            except httpx.HTTPError as exc:
+                return f"ready check {url} failed ({type(exc).__name__}: {exc})"
+            if not response.is_success:
+                return f"ready check {url} failed (HTTP {response.status_code})"
+            return await model_fault(client, self.spec.frontend_url.rstrip("/"), self.spec.model)
 
     def endpoints(self) -> Endpoints:
         return self.spec.endpoints()

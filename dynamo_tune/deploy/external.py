@@ -4,13 +4,16 @@ Its router is fixed: `apply()` accepts only the configuration the deployment run
 (`spec.router`) and refuses any other router parameter with a `SpecError` naming it.
 Client-side hints are not router parameters and keep working. Ready means `/v1/models` lists
 the model (`readiness.wait_for_model`). `reset()` cannot cool the deployment's caches and
-does nothing.
+does nothing. Healthy (`check_health`) means `/v1/models` lists the model at one look
+(`model_fault`); nothing here can bring a broken deployment back but waiting for it.
 """
 
 from __future__ import annotations
 
+import httpx
+
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
-from dynamo_tune.deploy.readiness import wait_for_model
+from dynamo_tune.deploy.readiness import models_listed, wait_for_model
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.spec import ExternalDeploymentSpec
 from dynamo_tune.errors import SpecError
@@ -34,6 +37,23 @@ def refuse_router_change(fixed: RouterConfig, requested: RouterConfig) -> None:
         )
 
 
+HEALTH_TIMEOUT_S = 5.0
+"""How long one health look may take."""
+
+
+async def model_fault(client: httpx.AsyncClient, frontend_url: str, model: str) -> str | None:
+    """None if `frontend_url/v1/models` lists `model` now; else what was seen, in one line."""
+    url = f"{frontend_url}/v1/models"
+    try:
+        response = await client.get(url)
+        listed = models_listed(response.json()) if response.status_code == 200 else set()
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"{url} does not answer ({type(exc).__name__}: {exc})"
+    if model in listed:
+        return None
+    return f"{url} no longer lists model {model!r} (HTTP {response.status_code})"
+
+
 class ExternalDeployment:
     """A `Deployment` over URLs; nothing is started or stopped."""
 
@@ -52,6 +72,10 @@ class ExternalDeployment:
 
     async def reset(self) -> None:
         return None
+
+    async def check_health(self) -> str | None:
+        async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as client:
+            return await model_fault(client, self.spec.frontend_url.rstrip("/"), self.spec.model)
 
     def endpoints(self) -> Endpoints:
         return self.spec.endpoints()

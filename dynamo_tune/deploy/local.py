@@ -9,6 +9,15 @@ model and `/health` lists every (new) worker, then — when Prometheus runs — 
 has scraped each restarted process once, so no measured window straddles a counter reset.
 Ports stay the same across restarts (targets and URLs do not change). A dead component is
 reported as `DeploymentError` with the tail of its log.
+
+Faults: `check_health()` names every frontend or worker process that has exited, with its
+exit status ("worker-1 (pid 4242) exited (signal 9, SIGKILL)"; names match `logs/<name>.log`
+and the Prometheus target labels, so its log is `<run dir>/logs/worker-1.log`). `apply()` and
+`reset()` bring a broken stack back, also with `isolation: none`: a dead frontend is restarted,
+and a dead worker restarts every worker (the ready check cannot tell a survivor's instance from
+a stale one; a SIGKILL-ed worker's registration lingers, so this restart takes ~8 s instead of
+~2 s), so the trial after a fault starts with cold caches. Prometheus is the metrics source,
+not the deployment: its death shows as unreachable metrics, not here.
 """
 
 from __future__ import annotations
@@ -17,20 +26,24 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
 from dynamo_tune.deploy.local_commands import (
+    ZMQ_BROKER,
     dynamo_env,
     frontend_argv,
     frontend_env,
     frontend_router_args,
     worker_argv,
     worker_env,
+    zmq_broker_argv,
+    zmq_broker_url,
 )
 from dynamo_tune.deploy.ports import free_low_port
 from dynamo_tune.deploy.prometheus import PrometheusServer, prometheus_binary
@@ -57,10 +70,14 @@ class LocalStack:
         *,
         python: str = sys.executable,
         model_cache_dir: Path | None = None,
+        worker_env_extra: Mapping[str, str] | None = None,
     ) -> None:
+        """`worker_env_extra`: variables added to every worker's environment after the stack's
+        own (tests use it to start workers whose KV events never reach the router)."""
         self.spec = spec or LocalDeploymentSpec()
         self._python = python
         self._model_cache_dir = model_cache_dir
+        self._worker_env_extra = dict(worker_env_extra or {})
         self._router = self.spec.router
         self._block_size = self.spec.block_size
         self._run_dir: Path | None = None
@@ -70,6 +87,7 @@ class LocalStack:
         self._frontend_port = 0
         self._worker_ports: list[int] = []
         self._frontend: ManagedProcess | None = None
+        self._broker: ManagedProcess | None = None
         self._workers: list[ManagedProcess] = []
         self._instances: set[int] = set()
         self.prometheus: PrometheusServer | None = None
@@ -97,8 +115,8 @@ class LocalStack:
         return loopback_url(self._frontend_port)
 
     def pids(self) -> dict[str, int]:
-        """Component name -> pid of every running child (frontend, workers, prometheus)."""
-        procs = [self._frontend, *self._workers]
+        """Component name -> pid of every running child (broker, frontend, workers, Prometheus)."""
+        procs = [self._broker, self._frontend, *self._workers]
         if self.prometheus is not None:
             procs.append(self.prometheus.process)
         return {p.name: p.pid for p in procs if p is not None and p.pid is not None}
@@ -145,7 +163,17 @@ class LocalStack:
         discovery = self._run_dir / "discovery"
         shutil.rmtree(discovery, ignore_errors=True)  # stale registrations of an old run
         self._model_dir = ensure_tiny_model(self._model_cache_dir)
-        self._env = dynamo_env(os.environ, discovery)
+        # Event-plane broker on 127.0.0.1: without it Dynamo's publishers bind 0.0.0.0.
+        xsub_port = free_port()
+        xpub_port = free_port()
+        while xpub_port == xsub_port:
+            xpub_port = free_port()
+        self._broker = self._spawn(
+            ZMQ_BROKER, zmq_broker_argv(self._python, xsub_port, xpub_port), dict(os.environ)
+        )
+        self._env = dynamo_env(
+            os.environ, discovery, zmq_broker=zmq_broker_url(xsub_port, xpub_port)
+        )
         self._frontend_port = free_port()
         self._worker_ports = []
         for _ in range(self.spec.workers):
@@ -197,7 +225,8 @@ class LocalStack:
         argv = worker_argv(
             self._python, self._model_dir, spec.model_name, spec.mocker, self._block_size
         )
-        return self._spawn(f"worker-{i}", argv, worker_env(self._env, self._worker_ports[i]))
+        env = {**worker_env(self._env, self._worker_ports[i]), **self._worker_env_extra}
+        return self._spawn(f"worker-{i}", argv, env)
 
     def _spawn_frontend(self) -> ManagedProcess:
         argv = frontend_argv(self._python, self._frontend_port, self._router, self._block_size)
@@ -206,6 +235,9 @@ class LocalStack:
     async def stop(self) -> None:
         procs = [p for p in [self._frontend, *self._workers] if p is not None]
         await _stop_all(procs)
+        if self._broker is not None:  # after its publishers and subscribers
+            await _stop_all([self._broker])
+        self._broker = None
         if self.prometheus is not None:
             await asyncio.to_thread(self.prometheus.stop)
         self._frontend, self._workers, self.prometheus = None, [], None
@@ -223,11 +255,16 @@ class LocalStack:
     async def apply(self, router: RouterConfig) -> AppliedConfig:
         self._require_started("apply")
         block_size = router.block_size or self.spec.mocker.block_size
-        restart_workers = self.spec.isolation == "restart" or block_size != self._block_size
+        frontend_dead, worker_dead = self._dead_parts()
+        restart_workers = (
+            self.spec.isolation == "restart" or block_size != self._block_size or worker_dead
+        )
         old_args = frontend_router_args(self._router, self._block_size)
         new_args = frontend_router_args(router, block_size)
         self._router, self._block_size = router, block_size
-        restarted = await self._restart(frontend=new_args != old_args, workers=restart_workers)
+        restarted = await self._restart(
+            frontend=new_args != old_args or frontend_dead, workers=restart_workers
+        )
         return AppliedConfig(
             router=router,
             frontend_args=new_args,
@@ -237,7 +274,7 @@ class LocalStack:
 
     async def reset(self) -> None:
         self._require_started("reset")
-        await self._restart(frontend=False, workers=True)
+        await self._restart(frontend=self._dead_parts()[0], workers=True)
 
     async def wait_ready(self, timeout_s: float) -> None:
         self._require_started("wait_ready")
@@ -278,7 +315,7 @@ class LocalStack:
     # -- health -----------------------------------------------------------------------------
 
     def _procs(self) -> list[ManagedProcess]:
-        procs = [self._frontend, *self._workers]
+        procs = [self._broker, self._frontend, *self._workers]
         if self.prometheus is not None:
             procs.append(self.prometheus.process)
         return [p for p in procs if p is not None]
@@ -286,6 +323,20 @@ class LocalStack:
     def check_alive(self) -> None:
         """Raise `DeploymentError` (with the log tail) if any component has exited."""
         raise_if_exited(self._procs())
+
+    def _dead_parts(self) -> tuple[bool, bool]:
+        """(the frontend has exited, a worker has exited)."""
+        frontend = self._frontend is not None and self._frontend.poll() is not None
+        return frontend, any(w.poll() is not None for w in self._workers)
+
+    async def check_health(self) -> str | None:
+        self._require_started("check_health")
+        dead = []
+        for proc in [self._frontend, *self._workers]:
+            code = proc.poll() if proc is not None else None
+            if proc is not None and code is not None:
+                dead.append(f"{proc.name} (pid {proc.pid}) exited ({exit_status(code)})")
+        return ", ".join(dead) or None
 
     async def _wait_ready(self, timeout_s: float, stale: set[int]) -> None:
         self._instances = await wait_until_ready(
@@ -299,6 +350,17 @@ class LocalStack:
             timeout_s,
             self._procs(),
         )
+
+
+def exit_status(returncode: int) -> str:
+    """`Popen.returncode` in words: "code 1", or "signal 9, SIGKILL" for a negative one. Pure."""
+    if returncode >= 0:
+        return f"code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+    return f"signal {-returncode}, {name}"
 
 
 async def _stop_all(procs: list[ManagedProcess], fast: Collection[str] = ()) -> None:

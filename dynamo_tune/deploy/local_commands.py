@@ -4,6 +4,15 @@ Every process gets file discovery in the run dir, the tcp request plane, the zmq
 and the four host variables that keep Dynamo on 127.0.0.1 (without them it advertises the
 machine's external address). Workers expose `/metrics` on their own `DYN_SYSTEM_PORT`;
 Dynamo 1.6.1 reads that variable as a signed 16-bit integer, so it must be <= 32767.
+
+The zmq event plane has two modes in Dynamo 1.6.1 (lib/runtime/src/transports/event_plane/
+mod.rs, `EventPublisher::new_internal`). Direct mode, the default, binds every publisher to
+`tcp://0.0.0.0:0` — hard-coded; `DYN_EVENT_PLANE_HOST` only changes the address advertised
+in discovery — so each mocker worker listens on 4 sockets on all interfaces. Broker mode
+(`DYN_ZMQ_BROKER_URL=xsub=<url> , xpub=<url>`) makes publishers connect to a broker's XSUB
+socket and subscribers to its XPUB socket, so no Dynamo process binds a publisher at all.
+The local stack runs that broker (`zmq_broker_argv`, bound to 127.0.0.1) and passes its URL
+to every Dynamo process (`dynamo_env(..., zmq_broker=...)`).
 """
 
 from __future__ import annotations
@@ -32,8 +41,48 @@ PLANE_ARGS = ("--discovery-backend", "file", "--request-plane", "tcp", "--event-
 _DROP_PREFIXES = ("DYN_", "ETCD_", "NATS_")
 
 
-def dynamo_env(base: Mapping[str, str], discovery_dir: Path) -> dict[str, str]:
-    """The environment shared by every local Dynamo process."""
+ZMQ_BROKER = "zmq-broker"
+"""The component name of the local stack's event-plane broker."""
+
+# An XSUB/XPUB forwarder (pyzmq is a dependency of ai-dynamo 1.6.1). argv: XSUB and XPUB
+# endpoints. SIGTERM ends it (Python's default action); it holds no state worth saving.
+_ZMQ_BROKER_PROGRAM = """\
+import sys
+import zmq
+
+ctx = zmq.Context()
+xsub = ctx.socket(zmq.XSUB)
+xsub.bind(sys.argv[1])
+xpub = ctx.socket(zmq.XPUB)
+xpub.bind(sys.argv[2])
+zmq.proxy(xsub, xpub)
+"""
+
+
+def _loopback_tcp(port: int) -> str:
+    return f"tcp://{LOOPBACK}:{port}"
+
+
+def zmq_broker_argv(python: str, xsub_port: int, xpub_port: int) -> list[str]:
+    """The event-plane broker on 127.0.0.1: publishers connect to `xsub_port`,
+    subscribers to `xpub_port`."""
+    return [python, "-c", _ZMQ_BROKER_PROGRAM, _loopback_tcp(xsub_port), _loopback_tcp(xpub_port)]
+
+
+def zmq_broker_url(xsub_port: int, xpub_port: int) -> str:
+    """`DYN_ZMQ_BROKER_URL` for the broker of `zmq_broker_argv` (Dynamo's `parse_broker_url`
+    format: `xsub=<urls> , xpub=<urls>`, urls separated by `;`)."""
+    return f"xsub={_loopback_tcp(xsub_port)} , xpub={_loopback_tcp(xpub_port)}"
+
+
+def dynamo_env(
+    base: Mapping[str, str], discovery_dir: Path, zmq_broker: str | None = None
+) -> dict[str, str]:
+    """The environment shared by every local Dynamo process.
+
+    `zmq_broker` (a `zmq_broker_url`) selects the event plane's broker mode; without it
+    Dynamo's publishers bind 0.0.0.0 (see the module docstring).
+    """
     env = {k: v for k, v in base.items() if not k.startswith(_DROP_PREFIXES)}
     env.update(
         {
@@ -46,6 +95,8 @@ def dynamo_env(base: Mapping[str, str], discovery_dir: Path) -> dict[str, str]:
         }
     )
     env.update({name: LOOPBACK for name in LOOPBACK_HOST_VARS})
+    if zmq_broker is not None:
+        env["DYN_ZMQ_BROKER_URL"] = zmq_broker
     return env
 
 

@@ -3,10 +3,12 @@
 Public names (import from here): the seed's `METRIC_QUERIES`, `DynamoMetricsConfig`,
 `DynamoMetricsResult`, `DynamoCoreMetrics`, `DynamoMetricsCollector`,
 `collect_dynamo_metrics`, `collect_core_metrics`; the two `MetricsBackend`s
-(`PrometheusBackend`, `ScrapeBackend`); the pure score `optimization_score` and its
+(`PrometheusBackend`, `ScrapeBackend`); the credentials and TLS of a protected Prometheus,
+`PrometheusAccess` (with `BasicAuthSpec`, `TlsSpec`); the pure score `optimization_score` and its
 weights and targets, `ScoreConfig`.
 """
 
+from dynamo_tune.metrics.access import BasicAuthSpec, PrometheusAccess, TlsSpec
 from dynamo_tune.metrics.backend import MetricsBackend
 from dynamo_tune.metrics.collector import (
     DynamoMetricsCollector,
@@ -26,6 +28,7 @@ __all__ = [
     "KVE_SOURCES",
     "METRIC_QUERIES",
     "METRIC_REGISTRY",
+    "BasicAuthSpec",
     "DynamoCoreMetrics",
     "DynamoMetricsCollector",
     "DynamoMetricsConfig",
@@ -33,9 +36,11 @@ __all__ = [
     "KveSource",
     "MetricSpec",
     "MetricsBackend",
+    "PrometheusAccess",
     "PrometheusBackend",
     "ScoreConfig",
     "ScrapeBackend",
+    "TlsSpec",
     "collect_core_metrics",
     "collect_dynamo_metrics",
     "histogram_quantile",

@@ -5,8 +5,8 @@ of `PrometheusBackend`. Otherwise it runs the seed's `{range}` queries (concurre
 client, bounded), each an instant query with a range fallback (see `rangemode.py`); an
 HTTP error on one query is listed in `errors` and neither stops the others nor skips its
 fallback. Failures in both modes follow the `MetricsBackend` contract (`backend.py`; the
-seed's "None if no data or error"): a Prometheus that answers no request gives
-`reachable=False`, never an exception.
+seed's "None if no data or error"): a Prometheus that answers no request, or rejects the
+credentials of `config.access`, gives `reachable=False`, never an exception.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class DynamoMetricsCollector:
                 scrape_interval_s=config.scrape_interval_s,
                 concurrency=config.concurrency,
                 metrics=config.enabled_keys(),
+                access=config.access,
             )
             return await backend.collect(start, end)
         return await self._collect_range()
@@ -61,7 +62,7 @@ class DynamoMetricsCollector:
         config = self.config
         specs = [METRIC_SPECS[key] for key in config.enabled_keys()]
         now = time.time()
-        async with new_client(config.timeout_s) as client:
+        async with new_client(config.timeout_s, config.access) as client:
             api = PrometheusAPI(client, config.prometheus_url, config.concurrency)
             outcomes = await asyncio.gather(*(self._one(api, spec, now) for spec in specs))
         meta = {
@@ -72,6 +73,9 @@ class DynamoMetricsCollector:
             "window_start": config.workflow_start_timestamp,
         }
         errors = [err for _, errs in outcomes for err in errs]
+        if api.rejection is not None:
+            logger.warning("%s", api.rejection)
+            return DynamoMetricsResult.unreachable(api.rejection, **meta)
         if specs and api.answered == 0:
             reason = (
                 f"prometheus at {config.prometheus_url} is unreachable "

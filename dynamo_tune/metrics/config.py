@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dynamo_tune.metrics.access import PrometheusAccess
 from dynamo_tune.metrics.durations import parse_duration
 from dynamo_tune.metrics.queries import METRIC_REGISTRY, Group
 
@@ -65,6 +66,9 @@ class DynamoMetricsConfig(BaseModel):
     )
     scrape_interval_s: Annotated[float, Field(gt=0)] | None = Field(
         default=None, description="Prometheus scrape interval (read from /api/v1/targets if None)"
+    )
+    access: PrometheusAccess | None = Field(
+        default=None, description="Credentials and TLS of a protected Prometheus (not seed)"
     )
 
     @field_validator("prometheus_url")

@@ -145,6 +145,17 @@ class DynamoMetricsResult(BaseModel):
         default=None, description="kvstats prefix cache hit rate (0-1; removed in 2026 Dynamo)"
     )
     vllm_kv_cache_usage_perc: _Opt = Field(default=None, description="vLLM KV usage (0-1)")
+    router_kv_events_rate: _Opt = Field(
+        default=None,
+        description="KV cache events the KV router applied to its index, events/s (0: none "
+        "reach it; the router then routes on load only)",
+    )
+    router_kv_hit_rate_sum_rate: _Opt = Field(
+        default=None, description="Sum of the router's predicted per-request KV hit rates, /s"
+    )
+    router_kv_hit_rate_count_rate: _Opt = Field(
+        default=None, description="KV routing decisions (predicted hit rates recorded), /s"
+    )
     # --- core: latencies (seconds) --------------------------------------------------------
     ttft_p50: _Opt = Field(default=None, description="Time to first token, p50 (s)")
     ttft_p95: _Opt = Field(default=None, description="[core] Time to first token, p95 (s)")

@@ -1,8 +1,10 @@
 """A thin async client of the Prometheus HTTP API. Does I/O: HTTP GETs to Prometheus.
 
-One shared `httpx.AsyncClient` (owned by the caller), at most `concurrency` requests in
-flight. Every failure becomes `QueryFailed` (`unreachable=True` when no HTTP answer came
-back: refused, DNS, timeout), translated here from httpx's exceptions.
+One shared `httpx.AsyncClient` (owned by the caller, built by `new_client` with the
+`PrometheusAccess` credentials and TLS), at most `concurrency` requests in flight. Every
+failure becomes `QueryFailed` (`unreachable=True` when no usable HTTP answer came back:
+refused, DNS, timeout, TLS, or credentials rejected with HTTP 401/403 — then `rejection`
+holds the one-line reason), translated here from httpx's exceptions.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from dynamo_tune.metrics.access import PrometheusAccess
 from dynamo_tune.metrics.prom_parse import (
     Matrix,
     QueryFailed,
@@ -35,9 +38,22 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def new_client(timeout_s: float) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` with `timeout_s` for every phase (and the shared SSL context)."""
-    return httpx.AsyncClient(timeout=timeout_s, verify=_ssl_context())
+def new_client(timeout_s: float, access: PrometheusAccess | None = None) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` with `timeout_s` for every phase, `access`'s credentials (read
+    now: SpecError naming a missing variable or file) and TLS (default: the shared context)."""
+    if access is None:
+        return httpx.AsyncClient(timeout=timeout_s, verify=_ssl_context())
+    verify = access.verify()
+    return httpx.AsyncClient(
+        timeout=timeout_s,
+        verify=_ssl_context() if verify is None else verify,
+        auth=access.auth(),
+    )
+
+
+def rejection_reason(base_url: str, status: int) -> str:
+    """The one-line reason of a 401/403 answer. Pure."""
+    return f"prometheus at {base_url} rejected the credentials (HTTP {status})"
 
 
 class PrometheusAPI:
@@ -51,6 +67,8 @@ class PrometheusAPI:
         self._slots = asyncio.Semaphore(concurrency)
         self.answered = 0
         """How many requests got an HTTP answer (any status): 0 means unreachable."""
+        self.rejection: str | None = None
+        """The reason once Prometheus refused the credentials (HTTP 401/403), else None."""
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         return api_data(await self._get_raw(path, params))
@@ -71,6 +89,9 @@ class PrometheusAPI:
                     f"cannot reach {url}: {exc or type(exc).__name__}", unreachable=True
                 ) from exc
         self.answered += 1
+        if response.status_code in (401, 403):  # the body may be plain text: check first
+            self.rejection = rejection_reason(self.base_url, response.status_code)
+            raise QueryFailed(self.rejection, unreachable=True)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

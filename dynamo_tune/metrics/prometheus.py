@@ -4,8 +4,10 @@
 `scrape_wait_seconds`), fetches per-series raw window differences and gauge statistics
 with the `@` modifier (`promql.py`) concurrently over one client, and computes the values
 with the pure code shared with the scrape backend (`window.py`). Failures follow the
-`MetricsBackend` contract (`backend.py`): a Prometheus that answers nothing, or stops
-answering before the window's queries, gives `reachable=False`, never an exception.
+`MetricsBackend` contract (`backend.py`): a Prometheus that answers nothing, stops
+answering before the window's queries, or rejects the credentials of `access` (HTTP 401/403:
+the reason is exactly `prom_api.rejection_reason`), gives `reachable=False`, never an
+exception.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics import edges
+from dynamo_tune.metrics.access import PrometheusAccess
 from dynamo_tune.metrics.config import validate_http_url
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
@@ -49,7 +52,8 @@ def select_specs(keys: Sequence[str] | None) -> list[MetricSpec]:
 
 
 class PrometheusBackend:
-    """Exact-window collection from the Prometheus at `prometheus_url`."""
+    """Exact-window collection from the Prometheus at `prometheus_url` (credentials and TLS
+    from `access`, read when each `collect` builds its client)."""
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class PrometheusBackend:
         scrape_interval_s: float | None = None,
         concurrency: int = 8,
         metrics: Sequence[str] | None = None,
+        access: PrometheusAccess | None = None,
     ) -> None:
         try:
             self.prometheus_url = validate_http_url(prometheus_url)
@@ -72,6 +77,7 @@ class PrometheusBackend:
         self.scrape_interval_s = scrape_interval_s
         self.concurrency = concurrency
         self.specs = select_specs(metrics)
+        self.access = access
 
     async def mark_start(self) -> None:
         """Nothing to do: Prometheus keeps the samples at the window's start."""
@@ -87,18 +93,22 @@ class PrometheusBackend:
             "window_start": start,
             "window_end": end,
         }
-        async with new_client(self.timeout_s) as client:
+        async with new_client(self.timeout_s, self.access) as client:
             api = PrometheusAPI(client, self.prometheus_url, self.concurrency)
             try:
                 wait = await self.wait_for_scrape(api, end)
-            except QueryFailed as exc:  # no HTTP answer (the only kind raised here)
+            except QueryFailed as exc:  # no usable HTTP answer (the only kind raised here)
                 state = "stopped answering" if api.answered else "is unreachable"
-                reason = f"prometheus at {self.prometheus_url} {state}: {exc}"
+                reason = api.rejection or f"prometheus at {self.prometheus_url} {state}: {exc}"
                 return DynamoMetricsResult.unreachable(
                     reason, collection_timestamp=time.time(), **meta
                 )
             data, errors, unanswered = await fetch_window(
                 api, self.specs, start, wait.t1, wait.interval_s
+            )
+        if api.rejection is not None:
+            return DynamoMetricsResult.unreachable(
+                api.rejection, collection_timestamp=time.time(), **meta
             )
         if unanswered:
             reason = (

@@ -200,6 +200,30 @@ METRIC_REGISTRY: tuple[MetricSpec, ...] = (
         "inflight_requests",
         over_time="max",
     ),
+    # --- the KV router's own evidence (is its KV signal alive?) ---------------------------
+    # KV cache events the router's indexer applied, events/s. Every `status` and `event_type`
+    # counts: a registry entry sums all series (no label matchers yet). In the captures only
+    # status="ok" ever moves; 0 in kv mode means the workers' events do not reach the router.
+    MetricSpec(
+        "router_kv_events_rate",
+        "counter_rate",
+        "dynamo_component_kv_cache_events_applied",
+        "kv_cache",
+    ),
+    # Predicted KV hit rate at routing time (a histogram of per-request ratios): the window's
+    # mean is router_kv_hit_rate_sum_rate / router_kv_hit_rate_count_rate (decisions/s).
+    MetricSpec(
+        "router_kv_hit_rate_sum_rate",
+        "counter_rate",
+        "dynamo_component_router_kv_hit_rate_sum",
+        "kv_cache",
+    ),
+    MetricSpec(
+        "router_kv_hit_rate_count_rate",
+        "counter_rate",
+        "dynamo_component_router_kv_hit_rate_count",
+        "kv_cache",
+    ),
 )
 
 METRIC_SPECS: dict[str, MetricSpec] = {spec.key: spec for spec in METRIC_REGISTRY}

@@ -33,6 +33,10 @@ class TrialAttr:
     """Number of the FAIL trial whose parameters this trial measures again."""
     FAIL_REASON: Final = "fail_reason"
     """One line: the stage and the error that failed the trial."""
+    FAULT: Final = "fault"
+    """On a FAIL trial the deployment broke under (`DeploymentFault`): what broke. The run
+    re-enqueues its configuration once (`retry_of`); a confirmation measurement is re-queued
+    by the confirmation plan instead."""
     # what was applied
     ROUTER_CONFIG: Final = "router_config"
     HINTS: Final = "hints"
@@ -43,6 +47,8 @@ class TrialAttr:
     # what was measured
     SCORE: Final = "score"
     ERRORS: Final = "errors"
+    ROUTER_KV_HIT_RATE_MEAN: Final = "router_kv_hit_rate_mean"
+    """Mean predicted KV hit rate the router saw at routing time over the window (0-1)."""
     WORKLOAD_ERRORS: Final = "workload_errors"
     WORKLOAD_FAILURES: Final = "workload_failures"
     WORKLOAD_FAILED: Final = "workload_failed"

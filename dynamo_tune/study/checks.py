@@ -1,17 +1,24 @@
-"""Rules of a study file that span sections, each problem located. Pure.
+"""Rules of a study file that span sections, each problem located. Pure, except
+`require_metrics_source`, which looks `prometheus` up on PATH.
 
 `check_spec` returns every problem as `"<dotted location>: <message>"`; an empty list means
-the study can run. These run after the schema (pydantic) accepted the file.
+the study can run. These run after the schema (pydantic) accepted the file. `check_spec`
+does not depend on the machine (reading a study back works anywhere); `dynamo-tune run`
+adds `require_metrics_source` before it creates or opens a study.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from dynamo_tune.deploy.prometheus import prometheus_binary
 from dynamo_tune.deploy.router_flags import knob_used_in
+from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.errors import SpecError
+from dynamo_tune.metrics.access import USE_ENV_OR_FILE, url_has_credentials
 from dynamo_tune.study.conditions import ROUTER_MODE, conditions_of, suggestion_order
 from dynamo_tune.study.presets import entries
 from dynamo_tune.study.schema import CategoricalParam, ParamSpec, StudySpec
@@ -39,7 +46,54 @@ def check_spec(spec: StudySpec) -> list[str]:
     issues += _check_baseline(spec)
     issues += _check_enqueue(spec)
     issues += _check_sampler(spec)
+    issues += check_metrics_source(spec)
     return issues
+
+
+def check_metrics_source(spec: StudySpec, *, prometheus_on_path: bool = True) -> list[str]:
+    """Whether the deployment will offer what the `metrics:` section reads, located.
+
+    `backend: prometheus` needs `metrics.prometheus_url`, an external/command deployment's
+    `prometheus_url`, or a local stack that starts Prometheus (`prometheus: true`, or `auto`
+    with the binary on PATH: `prometheus_on_path`); `auto` and `scrape` read the deployment's
+    /metrics URLs otherwise (whether it lists any, a command deployment may only know once
+    started: `services.preflight` checks). `check_spec` assumes the binary is there.
+    """
+    metrics, deployment = spec.metrics, spec.deployment
+    issues: list[str] = []
+    if isinstance(deployment, LocalDeploymentSpec):
+        wanted = deployment.prometheus
+        has_prometheus = wanted is True or (wanted == "auto" and prometheus_on_path)
+        if wanted is True and not prometheus_on_path:
+            issues.append(
+                "deployment.prometheus: true, but `prometheus` is not on PATH (Debian: "
+                "apt-get install prometheus); `auto` falls back to the scrape backend"
+            )
+        why = "deployment.prometheus is false" if wanted is False else "`prometheus` is not on PATH"
+    else:
+        url = deployment.prometheus_url
+        if url is not None and url_has_credentials(url):
+            issues.append(
+                "deployment.prometheus_url: remove the user:password@ part and give the "
+                f"credentials in the metrics section; {USE_ENV_OR_FILE}"
+            )
+        has_prometheus = url is not None
+        why = "deployment.prometheus_url is not set"
+    if metrics.backend == "prometheus" and metrics.prometheus_url is None and not has_prometheus:
+        issues.append(
+            f"metrics.backend: prometheus, but the deployment runs no Prometheus ({why}): set "
+            "metrics.prometheus_url, or use `backend: auto` to scrape /metrics instead"
+        )
+    return issues
+
+
+def require_metrics_source(spec: StudySpec, path: Path) -> None:
+    """SpecError (`path`: problems) unless this machine can serve the study's metrics
+    section. Does I/O: looks `prometheus` up on PATH. Run before a study is created."""
+    issues = check_metrics_source(spec, prometheus_on_path=prometheus_binary() is not None)
+    if issues:
+        head = f"{path}: {len(issues)} problem{'s' if len(issues) != 1 else ''}"
+        raise SpecError("\n".join([head, *(f"  {issue}" for issue in issues)]))
 
 
 def _check_conditions(spec: StudySpec) -> list[str]:

@@ -1,7 +1,8 @@
 """One trial, end to end — the only module that knows a trial's order. Does I/O: via its seams.
 
     suggest -> Candidate -> deployment.apply -> wait_ready -> (repeat > 1: reset, wait_ready)
-      -> quiet gap -> metrics.mark_start -> workload.run -> metrics.collect(window)
+      -> quiet gap -> metrics.mark_start -> workload.run -> deployment.check_health
+      -> metrics.collect(window)
       -> evaluate (median of repeats, constraints) -> user attrs, constraints, artifacts -> value
 
 The objective is synchronous (Optuna calls it) and runs one `asyncio.run` per trial. A
@@ -12,7 +13,12 @@ violated constraint complete the trial with the violation recorded.
 Quiet gap: one trial's window must not start before the deployment's quiet gap
 (`dynamo_tune.deploy.base.quiet_gap_seconds`: two scrape intervals plus a margin) after the
 previous window's end, so no scrape holds traffic of two trials. A metrics source that
-answered nothing (`DynamoMetricsResult.reachable` False) fails the trial with its reason.
+could not be read (`DynamoMetricsResult.reachable` False) fails the trial with its reason.
+
+Faults: a deployment that broke during the workload (`check_health` names what) fails the
+trial with a `DeploymentFault` — also when the workload itself failed because of it — and
+stores the reason in `fault` too; the run re-enqueues the configuration once (`run.py`) and
+the next `apply` brings the deployment back.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import optuna
+from optuna.trial import TrialState
 
 from dynamo_tune.deploy.base import Deployment, Endpoints
-from dynamo_tune.errors import MetricsError
+from dynamo_tune.errors import DeploymentFault, MetricsError
 from dynamo_tune.metrics.backend import MetricsBackend
 from dynamo_tune.study.attr_keys import CONFIRM_STAGE, TrialAttr
 from dynamo_tune.study.outcome import Measurement, Outcome, evaluate
@@ -73,6 +80,10 @@ class Objective:
         self.last_window_end: float | None = None
         self.timings: dict[str, float] = {}
         self.confirm_only = False
+        self.search_target: int | None = None
+        """The search's `n_trials`: a search trial goes ahead only while the COMPLETE search
+        trials plus the RUNNING ones numbered before it are fewer (trial numbers are handed
+        out atomically, so concurrent runners never overshoot)."""
         """True in the confirmation stage: a trial that is not a queued confirmation
         measurement (another runner took the last one) is pruned, not measured."""
         if use_set_constraint is None:
@@ -82,6 +93,10 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
         if self.confirm_only and trial.user_attrs.get(TrialAttr.STAGE) != CONFIRM_STAGE:
             raise optuna.TrialPruned("no confirmation measurement left in the queue")
+        if self.search_target is not None and self._target_taken(trial):
+            trial.set_user_attr(TrialAttr.FAIL_REASON, "n_trials reached by other runners")
+            trial.study.stop()
+            raise optuna.TrialPruned("n_trials reached by other runners")
         trial.set_user_attr(TrialAttr.RUNNER, runner_identity())
         values = self.space.suggest(trial)
         overrides: dict[str, Any] = dict(trial.user_attrs.get(TrialAttr.OVERRIDES) or {})
@@ -98,12 +113,26 @@ class Objective:
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL
             self._abandoned()
             trial.set_user_attr(TrialAttr.FAIL_REASON, f"{stage[0]}: {type(exc).__name__}: {exc}")
+            if isinstance(exc, DeploymentFault):
+                trial.set_user_attr(TrialAttr.FAULT, str(exc))
             raise
         outcome = evaluate(measurements, self.spec.objective)
         outcome.attrs[TrialAttr.HINTS] = candidate.hints.model_dump(mode="json", exclude_none=True)
         outcome.attrs.update(self.timings)
         self._store(trial, outcome, measurements)
         return outcome.values[0] if len(outcome.values) == 1 else outcome.values
+
+    def _target_taken(self, trial: optuna.Trial) -> bool:
+        if trial.user_attrs.get(TrialAttr.STAGE) == CONFIRM_STAGE or self.search_target is None:
+            return False
+        ahead = 0
+        states = (TrialState.COMPLETE, TrialState.RUNNING)
+        for t in trial.study.get_trials(deepcopy=False, states=states):
+            if t.user_attrs.get(TrialAttr.STAGE) == CONFIRM_STAGE or t.number == trial.number:
+                continue
+            if t.state == TrialState.COMPLETE or t.number < trial.number:
+                ahead += 1
+        return ahead >= self.search_target
 
     async def _measure(self, candidate: Candidate, stage: list[str]) -> list[Measurement]:
         services = self.services
@@ -132,20 +161,32 @@ class Objective:
             stage[0] = "metrics start"
             await backend.mark_start()
             stage[0] = "workload"
-            report = await workload.run(endpoints, candidate.hints)
+            try:
+                report = await workload.run(endpoints, candidate.hints)
+            except Exception as exc:  # a broken deployment explains a failed workload
+                await self._check_health(deployment, cause=exc)
+                raise
             self.last_window_end = max(self.last_window_end or 0.0, report.window_end)
+            await self._check_health(deployment)
             stage[0] = "collect"
             t_collect = services.clock()
             result = await backend.collect(report.window_start, report.window_end)
             self.timings[TrialAttr.COLLECT_SECONDS] += services.clock() - t_collect
             if not result.reachable:
                 raise MetricsError(
-                    "the metrics source answered nothing: " + "; ".join(result.errors[:3])
+                    "the metrics source could not be read: " + "; ".join(result.errors[:3])
                 )
             measurements.append(
                 Measurement(applied, report, result, started=started, finished=services.clock())
             )
         return measurements
+
+    @staticmethod
+    async def _check_health(deployment: Deployment, cause: Exception | None = None) -> None:
+        """`DeploymentFault` if the deployment broke during the workload (from `cause`)."""
+        fault = await deployment.check_health()
+        if fault is not None:
+            raise DeploymentFault(f"{fault} during the workload") from cause
 
     def _abandoned(self) -> None:
         """A failed trial may have sent traffic until now: the next window keeps its gap."""

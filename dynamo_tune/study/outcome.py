@@ -9,6 +9,10 @@ values (<= 0 feasible) and the violations in words.
 A missing objective metric gets the worst value of its direction (0 for maximize — every
 metric here is >= 0 — and +inf for minimize); the trial still completes, so samplers learn
 from it, and the `metrics_complete` constraint marks it infeasible.
+
+A kv-mode trial (KV events expected) whose workload had prefix reuse to find but whose router
+applied no KV event records the violation `NO_KV_EVENTS` (no constraint: the deployment, not
+the configuration, is at fault; it only keeps such trials out of "best" and confirmation).
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
 from dynamo_tune.study.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
 from dynamo_tune.study.schema import ConstraintSpec, ObjectiveSpec
 from dynamo_tune.workload.report import WorkloadReport
+
+NO_KV_EVENTS = "kv router applied no KV events (routing was load-aware only)"
+"""The violation of a kv-mode trial whose router saw no KV event (see `kv_signal_dead`)."""
+NO_KV_EVENTS_WARNING = (
+    "the KV router applied no KV events in this window: workers publish none (check their "
+    "KV-events configuration); kv mode is measuring load-aware routing only"
+)
+"""What a run prints, once, when a trial records `NO_KV_EVENTS`."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,28 @@ def score_of(core: DynamoCoreMetrics, objective: ObjectiveSpec) -> float | None:
     return core.to_optimization_score(**objective.score_kwargs())
 
 
+def kv_signal_dead(m: Measurement) -> bool:
+    """A kv-mode router expecting KV events applied none (`router_kv_events_rate == 0`) over a
+    window whose workload had prefix reuse to find (`kve_ceiling > 0`) and was served: it
+    routed on load alone. No value (metric absent) is no evidence either way."""
+    router, report = m.applied.router, m.report
+    return (
+        router.mode == "kv"
+        and router.kv_events is not False
+        and (report.kve_ceiling or 0.0) > 0
+        and report.requests_ok > 0
+        and m.result.router_kv_events_rate == 0
+    )
+
+
+def router_hit_rate_mean(result: DynamoMetricsResult) -> float | None:
+    """Mean predicted KV hit rate at routing time over the window: Σ rates / decisions."""
+    total, count = result.router_kv_hit_rate_sum_rate, result.router_kv_hit_rate_count_rate
+    if total is None or not count:
+        return None
+    return total / count
+
+
 def measurement_attrs(m: Measurement) -> dict[str, Any]:
     """Every non-null metric, the core metrics, the workload's numbers, the applied flags."""
     attrs: dict[str, Any] = {
@@ -76,6 +110,9 @@ def measurement_attrs(m: Measurement) -> dict[str, Any]:
     attrs[TrialAttr.FRONTEND_ARGS] = list(m.applied.frontend_args)
     attrs[TrialAttr.ROUTER_CONFIG] = m.applied.router.model_dump(mode="json", exclude_none=True)
     attrs[TrialAttr.RESTART_SECONDS] = m.applied.restart_seconds
+    mean = router_hit_rate_mean(m.result)
+    if mean is not None:
+        attrs[TrialAttr.ROUTER_KV_HIT_RATE_MEAN] = mean
     return attrs
 
 
@@ -147,6 +184,8 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
         violations.append(
             f"workload failed: {m.report.requests_failed} of {m.report.requests_sent} requests"
         )
+    if kv_signal_dead(m):
+        violations.append(NO_KV_EVENTS)
     for c in objective.constraints:
         key, value, violation = _constraint(c, _metric(c.metric, attrs, attrs[TrialAttr.SCORE]))
         constraints[key] = value

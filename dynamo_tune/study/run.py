@@ -5,6 +5,9 @@ continues an existing study until the target is reached (`MaxTrialsCallback` wit
 `states=(COMPLETE,)`) and stops as soon as the COMPLETE plus the RUNNING trials (other
 runners') reach it, so concurrent runners do not overshoot. After
 `study.max_failures_in_a_row` consecutive FAIL trials the run stops with the last reason.
+A trial failed by a deployment fault (`fault` attr) gets its configuration re-enqueued once
+(`recovery.reenqueue_once`: never a retry's, never a confirmation measurement's). A kv-mode
+trial whose router applied no KV events prints one warning per run (`outcome.NO_KV_EVENTS`).
 `run_study_file` is `dynamo-tune run`: load, open or resume, run, with injectable services.
 """
 
@@ -27,12 +30,15 @@ from pydantic import ValidationError
 from dynamo_tune.errors import DynamoTuneError, RunStopped, SpecError
 from dynamo_tune.study import confirm
 from dynamo_tune.study.attr_keys import StudyAttr, TrialAttr
+from dynamo_tune.study.checks import require_metrics_source
 from dynamo_tune.study.confidence import summarize
 from dynamo_tune.study.loading import load_spec
 from dynamo_tune.study.objective import Objective, TrialServices
 from dynamo_tune.study.opening import StudyHandle, open_existing, open_for_run
+from dynamo_tune.study.outcome import NO_KV_EVENTS, NO_KV_EVENTS_WARNING
 from dynamo_tune.study.progress import eta_seconds, overhead_share, progress_line
 from dynamo_tune.study.readback import best_trials, improvement_text, search_trials
+from dynamo_tune.study.recovery import reenqueue_once
 from dynamo_tune.study.samplers import sets_constraints
 from dynamo_tune.study.schema import ConfirmSpec
 from dynamo_tune.study.space import can_widen
@@ -80,11 +86,20 @@ class _Monitor:
     measurement is left in the queue.
     """
 
-    def __init__(self, target: int, max_failures: int, out: TextIO, confirming: bool) -> None:
+    def __init__(
+        self,
+        target: int,
+        max_failures: int,
+        out: TextIO,
+        confirming: bool,
+        warned: set[str] | None = None,
+    ) -> None:
         self.target = target
         self.max_failures = max_failures
         self.out = out
         self.confirming = confirming
+        self.warned = warned if warned is not None else set()
+        """Warnings printed so far in this run (shared by the run's monitors: once per run)."""
         self.durations: list[float] = []
         self.ran: list[int] = []
         self.fail_streak = 0
@@ -124,8 +139,12 @@ class _Monitor:
         if trial.state == TrialState.FAIL:
             self.fail_streak += 1
             self.last_fail_reason = str(trial.user_attrs.get(TrialAttr.FAIL_REASON, "unknown"))
+            if trial.user_attrs.get(TrialAttr.FAULT):
+                self._retry_fault(study, trial)
         else:
             self.fail_streak = 0
+        if NO_KV_EVENTS in (trial.user_attrs.get(TrialAttr.VIOLATIONS) or ()):
+            self._warn_once(NO_KV_EVENTS_WARNING)
         if (
             self.fail_streak >= self.max_failures
             or self.confirming
@@ -138,8 +157,25 @@ class _Monitor:
     def check_failures(self) -> None:
         if self.fail_streak >= self.max_failures:
             raise RunStopped(
-                f"{self.fail_streak} trials in a row failed; last: {self.last_fail_reason}"
+                f"{self.fail_streak} trials in a row failed (study.max_failures_in_a_row = "
+                f"{self.max_failures}); last: {self.last_fail_reason}"
             )
+
+    def _retry_fault(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Measure a configuration a deployment fault interrupted once more."""
+        retry_of = trial.user_attrs.get(TrialAttr.RETRY_OF)
+        if reenqueue_once(study, trial):
+            what = "re-enqueued once"
+        elif retry_of is not None:
+            what = f"not retried again (it was the retry of #{retry_of})"
+        else:
+            what = "not re-enqueued here (the confirmation plan re-queues what it lacks)"
+        print(f"trial #{trial.number}: deployment fault; configuration {what}", file=self.out)
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self.warned:
+            self.warned.add(message)
+            print(f"warning: {message}", file=self.out, flush=True)
 
 
 def run_study(
@@ -178,13 +214,17 @@ def run_study(
         spec, services, use_set_constraint=sets_constraints(spec.study.sampler.name)
     )
     monitors: list[_Monitor] = []
+    warned: set[str] = set()
     deployment = services.deployment
     try:
         asyncio.run(deployment.start())
         if services.preflight is not None:
             asyncio.run(services.preflight(deployment.endpoints()))
         if searching:
-            monitors.append(_Monitor(n_trials, spec.study.max_failures_in_a_row, out, False))
+            objective.search_target = n_trials
+            monitors.append(
+                _Monitor(n_trials, spec.study.max_failures_in_a_row, out, False, warned)
+            )
             _optimize(handle, objective, monitors[-1], timeout=spec.study.timeout_s)
             monitors[-1].check_failures()
             _print_search_summary(study, n_trials, monitors[-1], out)
@@ -192,8 +232,9 @@ def run_study(
                 confirm_plan = _prepare_confirmation(study, confirmation, out)
         if confirm_plan is not None and confirm.waiting(study):
             total = len(confirm_plan.members) * confirm_plan.repeats
-            monitors.append(_Monitor(total, spec.study.max_failures_in_a_row, out, True))
+            monitors.append(_Monitor(total, spec.study.max_failures_in_a_row, out, True, warned))
             objective.confirm_only = True
+            objective.search_target = None
             # Every confirmation trial has fixed params: no sampler proposes anything, and a
             # search sampler must not act on them (the grid sampler stops a study it deems done).
             study.sampler = optuna.samplers.RandomSampler()
@@ -322,6 +363,7 @@ def run_study_file(
     target_trials = n_trials if n_trials is not None else loaded.spec.study.n_trials
     if target_trials < 1:
         raise SpecError(f"--n-trials must be >= 1, got {target_trials}")
+    require_metrics_source(loaded.spec, study_file)  # before a study or deployment exists
     handle = open_for_run(loaded, allow_changed_space=allow_changed_space)
     if handle.space_changed:
         print("warning: search space changed; continuing (--allow-changed-space)", file=out)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dynamo_tune.deploy.spec import DeploymentSpec
+from dynamo_tune.metrics.access import USE_ENV_OR_FILE, PrometheusAccess, url_has_credentials
 from dynamo_tune.metrics.score import ScoreConfig
 from dynamo_tune.workload.spec import WorkloadSpec
 
@@ -102,16 +103,42 @@ class StudySection(_Strict):
         return value
 
 
-class MetricsSpec(_Strict):
-    """The `metrics:` section: where a trial's window metrics come from."""
+class MetricsSpec(PrometheusAccess):
+    """The `metrics:` section: where a trial's window metrics come from, and the credentials
+    and TLS of a protected Prometheus (`PrometheusAccess`'s fields, inline:
+    `{prometheus_url: https://..., bearer_token_env: PROM_TOKEN, tls: {ca_file: ca.pem}}`).
 
-    backend: Literal["prometheus", "scrape"] = "prometheus"
+    `backend: auto` uses a Prometheus when there is one (`prometheus_url` here or the
+    deployment's own), else scrapes the deployment's /metrics endpoints.
+    """
+
+    backend: Literal["auto", "prometheus", "scrape"] = "auto"
     prometheus_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s/]+(/\S*)?$",
         description="None: the deployment's own Prometheus",
     )
     timeout_s: float = Field(default=10.0, gt=0, description="Per-query timeout")
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str | None) -> str | None:
+        if value is not None and url_has_credentials(value):
+            raise ValueError(f"remove the user:password@ part; {USE_ENV_OR_FILE}")
+        return value
+
+    @model_validator(mode="after")
+    def _access_needs_prometheus(self) -> Self:
+        if self.backend == "scrape" and self.has_settings:
+            raise ValueError(
+                "credentials and tls apply to a Prometheus; `backend: scrape` reads the "
+                "deployment's /metrics endpoints directly"
+            )
+        return self
+
+    def access(self) -> PrometheusAccess:
+        """Only the credentials and TLS settings (what a Prometheus client needs)."""
+        return self.access_only()
 
 
 class ConstraintSpec(_Strict):

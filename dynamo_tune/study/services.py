@@ -1,8 +1,9 @@
 """The real trial services of a study file: deployment, workload, metrics backend. Does I/O.
 
 `build_services` is what `dynamo-tune run` uses; tests build `TrialServices` from fakes.
-Before the first trial, `preflight` checks that the metrics source answers, so an
-unreachable Prometheus is one clear error (exit 2) and no trial is recorded.
+Before the first trial, `preflight` checks that the metrics source answers (with the study's
+credentials), so an unreachable Prometheus or a rejected credential is one clear error
+(exit 2) and no trial is recorded. `metrics.backend: auto` is resolved here, per endpoints.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dynamo_tune.deploy import make_deployment
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics import MetricsBackend, PrometheusBackend, ScrapeBackend
-from dynamo_tune.metrics.prom_api import PrometheusAPI
+from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
 from dynamo_tune.metrics.prom_parse import QueryFailed
 from dynamo_tune.study.artifacts import FileArtifactSink
 from dynamo_tune.study.objective import TrialServices
@@ -24,33 +25,44 @@ from dynamo_tune.workload import make_workload
 from dynamo_tune.workload.base import Workload
 
 
+def uses_prometheus(metrics: MetricsSpec, endpoints: Endpoints) -> bool:
+    """Whether trials read a Prometheus: `backend: auto` does when there is one."""
+    if metrics.backend == "auto":
+        return (metrics.prometheus_url or endpoints.prometheus_url) is not None
+    return metrics.backend == "prometheus"
+
+
 def prometheus_url(metrics: MetricsSpec, endpoints: Endpoints) -> str:
     url = metrics.prometheus_url or endpoints.prometheus_url
     if url is None:
         raise MetricsError(
             "metrics.backend is prometheus but the deployment runs no Prometheus: "
-            "set metrics.prometheus_url or use `backend: scrape`"
+            "set metrics.prometheus_url or use `backend: auto` or `backend: scrape`"
         )
     return url
 
 
 def metrics_backend(metrics: MetricsSpec, endpoints: Endpoints) -> MetricsBackend:
-    """The configured backend for the deployment's current endpoints."""
-    if metrics.backend == "scrape":
+    """The configured backend for the deployment's current endpoints (`auto` resolved)."""
+    if not uses_prometheus(metrics, endpoints):
         return ScrapeBackend(list(endpoints.metrics_urls), timeout_s=metrics.timeout_s)
     return PrometheusBackend(
         prometheus_url(metrics, endpoints),
         timeout_s=metrics.timeout_s,
         scrape_interval_s=endpoints.scrape_interval_s,
+        access=metrics.access(),
     )
 
 
 async def preflight(metrics: MetricsSpec, endpoints: Endpoints) -> None:
-    """MetricsError unless the metrics source answers now."""
-    if metrics.backend == "scrape":
+    """MetricsError unless the metrics source answers now (to the study's credentials)."""
+    if not uses_prometheus(metrics, endpoints):
         urls = list(endpoints.metrics_urls)
         if not urls:
-            raise MetricsError("metrics.backend scrape: the deployment lists no /metrics URL")
+            raise MetricsError(
+                f"metrics.backend {metrics.backend}: the deployment runs no Prometheus and "
+                "lists no /metrics URL"
+            )
         async with httpx.AsyncClient(timeout=metrics.timeout_s) as client:
             for url in urls:
                 try:
@@ -59,11 +71,14 @@ async def preflight(metrics: MetricsSpec, endpoints: Endpoints) -> None:
                     raise MetricsError(f"cannot scrape {url}: {exc or type(exc).__name__}") from exc
         return
     url = prometheus_url(metrics, endpoints)
-    async with httpx.AsyncClient(timeout=metrics.timeout_s) as client:
+    async with new_client(metrics.timeout_s, metrics.access()) as client:
+        api = PrometheusAPI(client, url)
         try:
-            await PrometheusAPI(client, url).query("vector(1)")
+            await api.query("vector(1)")
         except QueryFailed as exc:
-            raise MetricsError(f"Prometheus at {url} does not answer: {exc}") from exc
+            raise MetricsError(
+                api.rejection or f"Prometheus at {url} does not answer: {exc}"
+            ) from exc
 
 
 def build_services(handle: StudyHandle) -> TrialServices:

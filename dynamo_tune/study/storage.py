@@ -4,11 +4,17 @@
 or `journal:PATH` (Optuna's journal file). Relative sqlite and journal paths resolve against
 the study file's folder. SQLite gets a lock timeout (a live dashboard or a second runner
 would otherwise hit "database is locked"); RDB storages get Optuna's trial heartbeat so a
-dead runner's RUNNING trials become FAIL. Artifacts go to a `FileSystemArtifactStore` beside
+dead runner's RUNNING trials become FAIL, and check a pooled connection before using it, so
+a database server restarted between two queries costs nothing (a missed heartbeat is a
+warning on stderr). Artifacts go to a `FileSystemArtifactStore` beside
 the storage file (or beside the study file for a server database).
 
-A storage that cannot be opened, read or written is a `StorageError` (its own exit code) whose
-one-line message names the URL or path, with any password in the URL masked.
+`study.storage` may reference environment variables as `${NAME}` (`$$` is a literal `$`), so a
+password need not be written in the study file: `postgresql+psycopg://tuner:${PW}@db/optuna`.
+They are expanded when the storage is resolved; messages show the URL as written, password
+masked, and the study keeps the file's text (references, not values). A missing variable is a
+`SpecError`. A storage that cannot be opened, read or written is a `StorageError` (its own
+exit code) whose one-line message names the URL or path, with any password masked.
 """
 
 from __future__ import annotations
@@ -17,56 +23,113 @@ import contextlib
 import functools
 import inspect
 import os
+import re
 import sqlite3
+import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
+from optuna.exceptions import ExperimentalWarning, StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from dynamo_tune.errors import SpecError, StorageError
 
 SQLITE_TIMEOUT_S = 60
 SCHEMA_RACE_ATTEMPTS = 5
 StorageKind = Literal["sqlite", "rdb", "journal"]
+MASK = "***"
+_ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+DRIVER_HINT = (
+    " (is its driver installed? PostgreSQL: pip install 'dynamo-tune[postgres]' and a "
+    "postgresql+psycopg:// URL)"
+)
 
 
 @dataclass(frozen=True)
 class StorageTarget:
-    """A resolved storage: what to open and where its artifacts go."""
+    """A resolved storage: what to open and where its artifacts go.
+
+    `url` is what is opened (environment references expanded: may hold a password, never
+    print it); `written` is `study.storage` as the file has it; messages use `display`.
+    """
 
     kind: StorageKind
-    url: str
+    url: str = field(repr=False)
     path: Path | None
     artifact_dir: Path
+    written: str = field(default="", repr=False)
 
     @property
     def display(self) -> str:
-        """The storage for messages: the path, or the URL with its password masked."""
-        return f"journal:{self.path}" if self.kind == "journal" else mask_password(self.url)
+        """The storage for messages: the path, or the URL as written with its password masked."""
+        if self.kind == "journal":
+            return f"journal:{self.path}"
+        return mask_password(self.url if self.kind == "sqlite" else self.written or self.url)
+
+    def redact(self, text: str) -> str:
+        """`text` (e.g. a driver's message) with the opened URL and its password masked."""
+        text = text.replace(self.url, self.display)
+        password = urlsplit(self.url).password
+        for secret in {password, unquote(password or "")} - {None, ""}:
+            text = text.replace(str(secret), MASK)
+        return text
+
+    def reason(self, exc: BaseException) -> str:
+        """The one-line reason of a storage error, redacted."""
+        hint = DRIVER_HINT if isinstance(exc, ImportError | NoSuchModuleError) else ""
+        return self.redact(first_line(exc)) + hint
+
+
+def expand_env(raw: str, env: Mapping[str, str]) -> str:
+    """`raw` with each `${NAME}` replaced by `env[NAME]` and `$$` by `$`; any other `$` is
+    kept. ValueError naming a missing variable or a malformed `${`. Pure."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if match.group(0) == "$$":
+            return "$"
+        if name is None:
+            raise ValueError("`${` must start a reference ${NAME} (write $${ for a literal one)")
+        if name not in env:
+            raise ValueError(f"environment variable {name} is not set")
+        return env[name]
+
+    return _ENV_REFERENCE.sub(substitute, raw)
 
 
 def mask_password(url: str) -> str:
-    """`url` with the password of its user info replaced by `***`. Pure."""
+    """`url` with the password of its user info (and a `password=` query value) replaced by
+    `***`. Pure."""
+    url = _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of an error's message (driver errors carry pages of context). Pure."""
+    """The first line of an error's message (driver errors carry pages of context); it may
+    quote the URL: pass it through `StorageTarget.redact` before showing it. Pure."""
+    if isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # Optuna wraps SQLAlchemy's error in its own, a generic text
     orig = getattr(exc, "orig", None)  # a SQLAlchemy error wraps the driver's
     text = str(orig if orig is not None else exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -77,14 +140,15 @@ def storage_errors(target: StorageTarget, doing: str = "use") -> Iterator[None]:
     """Translate database and file errors of `target` into a one-line `StorageError`."""
     try:
         yield
-    except SQLAlchemyError as exc:
-        raise StorageError(f"cannot {doing} storage {target.display}: {first_line(exc)}") from exc
+    except (SQLAlchemyError, StorageInternalError) as exc:
+        raise StorageError(
+            f"cannot {doing} storage {target.display}: {target.reason(exc)}"
+        ) from exc
     except OSError as exc:
         if target.path is None or not str(exc.filename or "").startswith(str(target.path)):
             raise  # not the storage's file (e.g. a deployment's): not a storage error
-        raise StorageError(
-            f"cannot {doing} storage {target.display}: {exc.strerror or first_line(exc)}"
-        ) from exc
+        reason = exc.strerror or target.reason(exc)
+        raise StorageError(f"cannot {doing} storage {target.display}: {reason}") from exc
 
 
 def check_location(target: StorageTarget) -> None:
@@ -101,28 +165,36 @@ def check_location(target: StorageTarget) -> None:
         raise StorageError(f"cannot write storage {target.display}: permission denied")
 
 
-def storage_kind(raw: str) -> StorageKind:
-    """The kind of a storage string; ValueError naming the accepted forms otherwise."""
+def storage_kind(raw: str, shown: str | None = None) -> StorageKind:
+    """The kind of a storage string; ValueError naming the accepted forms (and `raw` as
+    `shown`: the string as written, password masked) otherwise."""
+    shown = mask_password(raw if shown is None else shown)
     if raw.startswith("journal:"):
         if not raw.removeprefix("journal:"):
             raise ValueError("journal: needs a file path, e.g. journal:study.log")
         return "journal"
     if raw.startswith("sqlite:"):
         if not raw.startswith("sqlite:///") or raw.endswith(":memory:") or raw == "sqlite:///":
-            raise ValueError(f"a study needs a file: use sqlite:///PATH, got {raw!r}")
+            raise ValueError(f"a study needs a file: use sqlite:///PATH, got {shown!r}")
         return "sqlite"
     if "://" not in raw:
-        raise ValueError(f"expected an Optuna storage URL or journal:PATH, got {raw!r}")
+        raise ValueError(f"expected an Optuna storage URL or journal:PATH, got {shown!r}")
     return "rdb"
 
 
 def resolve_storage(
-    raw: str | None, name: str, base_dir: Path, artifact_dir: str | None = None
+    written: str | None,
+    name: str,
+    base_dir: Path,
+    artifact_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> StorageTarget:
-    """Resolve `study.storage` (None: `sqlite:///<name>.db`) against `base_dir`."""
-    raw = raw or f"sqlite:///{name}.db"
+    """Resolve `study.storage` (None: `sqlite:///<name>.db`) against `base_dir`, expanding
+    its `${NAME}` references from `env` (default: the process environment)."""
+    written = written or f"sqlite:///{name}.db"
     try:
-        kind = storage_kind(raw)
+        raw = expand_env(written, os.environ if env is None else env)
+        kind = storage_kind(raw, shown=written)
     except ValueError as exc:
         raise SpecError(f"study.storage: {exc}") from exc
     path: Path | None = None
@@ -138,7 +210,7 @@ def resolve_storage(
         artifacts = path.with_name(f"{path.name}.artifacts")
     else:
         artifacts = (base_dir / f"{name}.artifacts").resolve()
-    return StorageTarget(kind=kind, url=url, path=path, artifact_dir=artifacts)
+    return StorageTarget(kind=kind, url=url, path=path, artifact_dir=artifacts, written=written)
 
 
 def _sqlite_connect(path: Path) -> sqlite3.Connection:
@@ -147,6 +219,30 @@ def _sqlite_connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+class _RDBStorage(RDBStorage):
+    """`RDBStorage` whose heartbeat survives a lost connection (a database server restart).
+
+    Optuna beats from a thread that dies on the first error, with a traceback; the trial
+    would then look dead to other runners once the grace period passes. Here a missed beat is
+    one line on stderr and the next beat reconnects (`pool_pre_ping`).
+    """
+
+    def __init__(self, target: StorageTarget, **kwargs: Any) -> None:
+        super().__init__(target.url, **kwargs)
+        self.target = target
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except (SQLAlchemyError, StorageInternalError) as exc:
+            print(
+                f"dynamo-tune: warning: storage {self.target.display}: heartbeat missed "
+                f"(the next one retries): {self.target.reason(exc)}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def open_storage(
@@ -175,18 +271,20 @@ def open_storage(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ExperimentalWarning)
-                    return RDBStorage(
-                        target.url,
+                    return _RDBStorage(
+                        target,
                         engine_kwargs=engine_kwargs,
                         heartbeat_interval=heartbeat_interval_s,
                         grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,
-                        **{callback_kw: stale_trial_callback},  # type: ignore[arg-type]
+                        **{callback_kw: stale_trial_callback},
                     )
-            except (IntegrityError, OperationalError):
-                # Two runners creating the schema at once: the loser retries and finds it.
-                if attempt == SCHEMA_RACE_ATTEMPTS - 1:
+            except (IntegrityError, ProgrammingError, OperationalError) as exc:
+                # Two runners creating the schema at once: the loser retries and finds it
+                # (SQLite says so with an OperationalError, a server never: it cannot connect).
+                lost_race = target.kind == "sqlite" or not isinstance(exc, OperationalError)
+                if not lost_race or attempt == SCHEMA_RACE_ATTEMPTS - 1:
                     raise
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
     except Exception as exc:  # sqlalchemy / driver / file errors: translate once, here
-        raise StorageError(f"cannot open storage {target.display}: {first_line(exc)}") from exc
+        raise StorageError(f"cannot open storage {target.display}: {target.reason(exc)}") from exc
