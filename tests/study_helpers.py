@@ -96,17 +96,40 @@ def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
         proc.stdout.close()
 
 
-def sigkill_mid_trial(
-    proc: subprocess.Popen[bytes], path: Path, timeout_s: float
-) -> optuna.trial.FrozenTrial:
-    """Wait until the runner `proc` has a RUNNING trial, SIGKILL its group; the killed trial."""
+def sigkill_when(
+    proc: subprocess.Popen[bytes], predicate: Callable[[], bool], timeout_s: float
+) -> None:
+    """Wait until `predicate` holds, then SIGKILL the group of `proc` (also on failure)."""
     try:
-        wait_for(lambda: bool(running_trials(path)), timeout_s=timeout_s)
-        (killed,) = running_trials(path)
+        wait_for(predicate, timeout_s=timeout_s)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def sigkill_mid_trial(
+    proc: subprocess.Popen[bytes], path: Path, timeout_s: float
+) -> optuna.trial.FrozenTrial:
+    """Wait until the runner `proc` has a RUNNING trial, SIGKILL its group; the killed trial."""
+    seen: list[optuna.trial.FrozenTrial] = []
+
+    def running() -> bool:
+        seen[:] = running_trials(path)
+        return bool(seen)
+
+    sigkill_when(proc, running, timeout_s)
+    (killed,) = seen
     return killed
+
+
+def assert_extras_pruned_unmeasured(trials: list[optuna.trial.FrozenTrial]) -> None:
+    """Every trial beyond the COMPLETE ones was pruned before measuring: a runner that asked
+    for a trial as another completed the last one (`Objective.search_target`)."""
+    for t in trials:
+        if t.state != TrialState.COMPLETE:
+            assert t.state == TrialState.PRUNED, t
+            assert "n_trials reached" in t.user_attrs["fail_reason"]
+            assert not t.params and "window_start" not in t.user_attrs

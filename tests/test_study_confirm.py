@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 import pytest
 from fakes import FakeMetricsBackend, fake_stack, write_study
 from optuna.trial import TrialState
-from study_helpers import open_study, wait_for
+from study_helpers import open_study, sigkill_when
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.metrics.models import DynamoMetricsResult
@@ -154,16 +152,12 @@ def test_confirm_command_extends_and_a_kill_midway_resumes_to_exactly_k_r_plus_r
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
     try:
-        wait_for(
+        sigkill_when(
+            proc,
             lambda: any(t.state == TrialState.RUNNING for t in _safe_confirmations(path)),
             timeout_s=60,
         )
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
     run_study_file(path, fake_stack().services, out=io.StringIO())

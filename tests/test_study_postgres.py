@@ -20,7 +20,7 @@ import pytest
 from fakes import fake_stack, write_study
 from fixtures.postgres import ROLE_PASSWORD, PostgresServer
 from optuna.trial import FrozenTrial, TrialState
-from study_helpers import closing_study, trials_of, wait_for
+from study_helpers import assert_extras_pruned_unmeasured, closing_study, trials_of, wait_for
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.errors import SpecError, StorageError
@@ -149,10 +149,7 @@ def test_two_runners_on_postgres_reach_exactly_n_trials(
     assert [t.number for t in every] == list(range(len(every)))
     trials = [t for t in every if t.state == TrialState.COMPLETE]
     assert len(trials) == 8, outputs
-    # a runner that asked for a trial as the other completed the last one prunes it, unmeasured
-    extra = [t for t in every if t.state != TrialState.COMPLETE]
-    assert all(t.state == TrialState.PRUNED and "n_trials reached" in t.user_attrs["fail_reason"]
-               and not t.params for t in extra)  # fmt: skip
+    assert_extras_pruned_unmeasured(every)
     _assert_no_duplicate_or_lost(every)
     assert sum(bool(t.user_attrs.get("baseline")) for t in trials) == 1
     pids = {t.user_attrs[TrialAttr.RUNNER]["pid"] for t in trials}

@@ -14,7 +14,13 @@ import optuna
 import pytest
 from fakes import fake_stack, write_study
 from optuna.trial import TrialState
-from study_helpers import open_study, running_trials, sigkill_mid_trial, wait_for
+from study_helpers import (
+    assert_extras_pruned_unmeasured,
+    open_study,
+    running_trials,
+    sigkill_mid_trial,
+    wait_for,
+)
 
 from dynamo_tune.study import run_study_file
 from dynamo_tune.study.attr_keys import TrialAttr
@@ -101,10 +107,7 @@ def test_two_concurrent_runners_lose_and_duplicate_nothing(tmp_path: Path, stora
                 proc.wait()
     trials = open_study(path).get_trials()
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 8
-    # a runner that asked for a trial as the other completed the last one prunes it, unmeasured
-    extra = [t for t in trials if t.state != TrialState.COMPLETE]
-    assert all(t.state == TrialState.PRUNED and "n_trials reached" in t.user_attrs["fail_reason"]
-               and "window_start" not in t.user_attrs for t in extra)  # fmt: skip
+    assert_extras_pruned_unmeasured(trials)
     assert [t.number for t in trials] == list(range(len(trials)))
     trials = [t for t in trials if t.state == TrialState.COMPLETE]
     assert sum(bool(t.user_attrs.get("baseline")) for t in trials) == 1

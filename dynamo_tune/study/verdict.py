@@ -256,9 +256,10 @@ def _lines(
         ]
         noise = f" (±{max(widths):.4f})" if widths else ""
         lines.append(f"no configuration beats the baseline beyond noise{noise}")
-        best = max(configs, key=lambda c: c.objectives[0].summary.mean, default=None)
-        if best is not None and configs[0].objectives[0].direction == "minimize":
-            best = min(configs, key=lambda c: c.objectives[0].summary.mean)
+        minimize = bool(configs) and configs[0].objectives[0].direction == "minimize"
+        best = (min if minimize else max)(
+            configs, key=lambda c: c.objectives[0].summary.mean, default=None
+        )
         edge_params = best.params if best is not None else {}
     lines += [suggestion(e) for e in near_bounds(edge_params, space) if widenable(e)]
     return lines
