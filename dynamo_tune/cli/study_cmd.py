@@ -1,4 +1,5 @@
-"""`dynamo-tune run | validate | trials | best | dashboard | export`: parsing and printing.
+"""`dynamo-tune run | confirm | validate | trials | best | report | dashboard | export`: parsing
+and printing.
 
 Every command takes the study file; storage and study name come from it. The work is done
 by `dynamo_tune.study`, imported when a command runs: Optuna and SQLAlchemy take about a
@@ -49,6 +50,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     best.add_argument("--format", choices=("flags", "yaml", "json"), default="yaml")
     best.add_argument(
         "--unconfirmed", action="store_true", help="The raw best search trial, not the confirmed"
+    )
+    report = add(
+        "report", "Write the study's report: one self-contained HTML file (opens offline).", _report
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="HTML file to write (default: <study name>.report.html beside the study file)",
     )
     dash = add("dashboard", "Serve optuna-dashboard for the study on 127.0.0.1.", _dashboard)
     dash.add_argument("--port", type=int, default=0, help="Port (default: a free one)")
@@ -120,6 +132,18 @@ def _best(args: argparse.Namespace) -> int:
     print(text)
     if note and args.format == "flags":
         print(note, file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dynamo_tune.report import write_report_file
+
+    written = write_report_file(args.study_file, args.output)
+    print(f"{written.headline}")
+    print(
+        f"report of {written.trials} trials -> {written.path} "
+        f"({written.size_bytes / 1e6:.1f} MB, {written.seconds:.1f} s); opens offline in a browser"
+    )
     return 0
 
 

@@ -47,6 +47,12 @@ class TrialAttr:
     # what was measured
     SCORE: Final = "score"
     ERRORS: Final = "errors"
+    KV_EFFICIENCY: Final = "kv_efficiency"
+    """cached / prompt tokens over the window (a `CORE_KEYS` entry)."""
+    TTFT_P95: Final = "ttft_p95_seconds"
+    """The frontend's TTFT p95 over the window, seconds (a `CORE_KEYS` entry)."""
+    KVE_CEILING: Final = "kve_ceiling"
+    """The workload's KVE ceiling: the most any router could serve from cache (`WORKLOAD_KEYS`)."""
     ROUTER_KV_HIT_RATE_MEAN: Final = "router_kv_hit_rate_mean"
     """Mean predicted KV hit rate the router saw at routing time over the window (0-1)."""
     WORKLOAD_ERRORS: Final = "workload_errors"
@@ -88,6 +94,7 @@ CONFIRM_STAGE: Final = "confirm"
 
 CORE_KEYS: tuple[str, ...] = tuple(DynamoCoreMetrics.model_fields)
 """Trial attrs holding the core metrics (the inputs of `to_optimization_score`)."""
+assert {TrialAttr.KV_EFFICIENCY, TrialAttr.TTFT_P95} <= set(CORE_KEYS)
 
 WORKLOAD_KEYS: tuple[str, ...] = (
     "client_ttft_p50_seconds",
@@ -98,7 +105,7 @@ WORKLOAD_KEYS: tuple[str, ...] = (
     "client_itl_p99_seconds",
     "client_e2e_p95_seconds",
     "client_kve",
-    "kve_ceiling",
+    TrialAttr.KVE_CEILING,
     "requests_sent",
     "requests_ok",
     "requests_failed",
@@ -112,8 +119,8 @@ CARRIED_ON_RETRY: tuple[str, ...] = (TrialAttr.BASELINE, TrialAttr.OVERRIDES, Tr
 """Trial attrs a re-enqueued retry keeps from the trial it repeats."""
 
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
-    ("kve", "kv_efficiency"),
-    ("ttft95", "ttft_p95_seconds"),
+    ("kve", TrialAttr.KV_EFFICIENCY),
+    ("ttft95", TrialAttr.TTFT_P95),
     ("itl95", "itl_p95_seconds"),
 )
 """(short label, trial attr) of the metrics a progress line and the trials table show."""

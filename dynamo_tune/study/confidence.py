@@ -100,6 +100,29 @@ def welch_interval(
     return Difference(diff=diff, low=diff - half, high=diff + half, confidence=confidence, df=df)
 
 
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student's t interval of the mean of `values`: mean ± t_{(1 + confidence)/2, n − 1} · sd/√n.
+
+    (-inf, inf) for a single value (its spread is unknown); ValueError as `summarize`.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"`0 < confidence < 1` must hold, but got {confidence=}.")
+    s = summarize(values)
+    if s.n < 2:
+        return -math.inf, math.inf
+    import scipy.stats  # about 0.4 s: only when an interval is computed (module docstring)
+
+    half = float(scipy.stats.t.ppf((1.0 + confidence) / 2.0, s.n - 1)) * s.sd / math.sqrt(s.n)
+    return s.mean - half, s.mean + half
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Student's t quantile: P(T <= x) = p with `df` degrees of freedom (scipy's)."""
+    import scipy.stats  # about 0.4 s: only when needed (module docstring)
+
+    return float(scipy.stats.t.ppf(p, df))
+
+
 def relative(d: Difference, baseline_mean: float) -> tuple[float, float, float] | None:
     """(diff, low, high) / |baseline_mean| (fractions: 0.042 is +4.2 %); None if the mean is 0."""
     if not math.isfinite(baseline_mean):

@@ -194,12 +194,11 @@ def answer(study: optuna.Study, unconfirmed: bool = False) -> Answer:
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     if len(study.directions) > 1:
         chosen = [by_number[c.trial] for c in verdict.configs if c.feasible]
-        return Answer(chosen, "confirmed Pareto set: " + "; ".join(verdict.lines[-1:]), True)
+        return Answer(chosen, "confirmed Pareto set: " + verdict.headline, True)
     winner = verdict.winner_config
     if winner is None:
-        return Answer([], verdict.lines[-1] + " (`--unconfirmed` shows the raw best)", True)
-    note = next((x for x in verdict.lines if x.startswith("confirmed winner")), "")
-    return Answer([by_number[winner.trial]], note, True)
+        return Answer([], verdict.headline + " (`--unconfirmed` shows the raw best)", True)
+    return Answer([by_number[winner.trial]], verdict.headline, True)
 
 
 def best_output(study: optuna.Study, fmt: str, unconfirmed: bool = False) -> str:

@@ -33,6 +33,11 @@ from dynamo_tune.study.edges import Edge, near_bounds, suggestion
 from dynamo_tune.study.schema import ConstraintSpec, ObjectiveSpec, ParamSpec
 
 _RULES = ("metrics_complete", "workload_ok")
+WINNER = "confirmed winner"
+NO_WINNER = "no configuration beats the baseline beyond noise"
+PARETO = "Pareto study: each objective's confirmed mean and interval; no single winner"
+HEADLINES = (WINNER, NO_WINNER, PARETO)
+"""How the verdict's concluding line starts (`Verdict.headline`)."""
 """Constraint keys every measurement must satisfy on its own (not judged on means)."""
 
 
@@ -76,6 +81,11 @@ class Verdict(_Model):
     winner: int | None
     noise_sd: float | None
     lines: list[str]
+
+    @property
+    def headline(self) -> str:
+        """The concluding line: the confirmed winner, no winner, or the Pareto note."""
+        return next(x for x in self.lines if x.startswith(HEADLINES))
 
     @property
     def winner_config(self) -> ConfigResult | None:
@@ -240,12 +250,12 @@ def _lines(
                 + ("" if c.feasible else f" [infeasible: {'; '.join(c.violations)}]")
             )
     if n_obj > 1:
-        lines.append("Pareto study: each objective's confirmed mean and interval; no single winner")
+        lines.append(PARETO)
         return lines
     chosen = next((c for c in configs if c.trial == winner), None)
     if chosen is not None:
         o = chosen.objectives[0]
-        lines.append(f"confirmed winner: {chosen.label}: {_describe(chosen)}: {o.gain}")
+        lines.append(f"{WINNER}: {chosen.label}: {_describe(chosen)}: {o.gain}")
         edge_params = chosen.params
     else:
         widths = [
@@ -255,7 +265,7 @@ def _lines(
             if o.difference is not None and math.isfinite(o.difference.high)
         ]
         noise = f" (±{max(widths):.4f})" if widths else ""
-        lines.append(f"no configuration beats the baseline beyond noise{noise}")
+        lines.append(f"{NO_WINNER}{noise}")
         minimize = bool(configs) and configs[0].objectives[0].direction == "minimize"
         best = (min if minimize else max)(
             configs, key=lambda c: c.objectives[0].summary.mean, default=None

@@ -1,0 +1,105 @@
+"""Everything a report says, gathered from a study and its file (`ReportContents`). Pure.
+
+The pieces come from one module each: the verdict (`answer_block`), the study's state
+(`status`), what was measured (`measured`), the knobs that did not matter (`knobs`), the
+trials table (`trial_rows`) and the plots (`figures`). `build_contents` reads the study's
+trials once and hands them to each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+from pydantic import BaseModel, ConfigDict
+
+from dynamo_tune.report.answer_block import VerdictBlock, verdict_block
+from dynamo_tune.report.figures import (
+    Plot,
+    confirmation_plots,
+    history_plots,
+    importance_plots,
+    importance_ranking,
+    kve_ttft_plot,
+    pareto_plot,
+    search_view,
+    slice_plot,
+)
+from dynamo_tune.report.knobs import KnobFinding, Noise, knob_findings, measurement_noise
+from dynamo_tune.report.measured import Fact, kve_ceiling_of, measured_facts
+from dynamo_tune.report.status import StudyState, study_state
+from dynamo_tune.report.trial_rows import TrialRow, trial_rows
+from dynamo_tune.study.attr_keys import StudyAttr
+from dynamo_tune.study.confidence import t_quantile
+from dynamo_tune.study.readback import is_confirmation, stored_verdict
+from dynamo_tune.study.schema import StudySpec
+
+
+class ReportContents(BaseModel):
+    """The text of a report, section by section (the plots travel beside it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    study_name: str
+    generated_at: str
+    """ISO 8601, UTC."""
+    spec_changed: bool
+    """The study file differs from the one the study last ran with."""
+    state: StudyState
+    verdict: VerdictBlock
+    measured: list[Fact]
+    metrics: list[str]
+    """The objectives' metrics (`score` for a single-objective study)."""
+    noises: list[Noise | None]
+    """Per objective: the measurement noise the knob findings compare against."""
+    knobs: list[KnobFinding]
+    trials: list[TrialRow]
+
+
+@dataclass
+class Report:
+    """A report's contents and its plots, ready to render."""
+
+    contents: ReportContents
+    plots: list[Plot]
+
+
+def build_report(
+    study: optuna.Study,
+    spec: StudySpec,
+    spec_sha256: str,
+    *,
+    now: dt.datetime,
+    dynamo_version: str | None = None,
+) -> Report:
+    """The report of `study`, run from `spec` (whose file hashes to `spec_sha256`)."""
+    trials = study.get_trials(deepcopy=False)
+    search = [t for t in trials if not is_confirmation(t)]
+    complete_search = [t for t in search if t.state == TrialState.COMPLETE]
+    confirmations = [t for t in trials if is_confirmation(t) and t.state == TrialState.COMPLETE]
+    metrics = [metric for _, metric in spec.objective.objectives()]
+    noises = [measurement_noise(confirmations, complete_search, i) for i in range(len(metrics))]
+    verdict = stored_verdict(study)
+    contents = ReportContents(
+        study_name=study.study_name,
+        generated_at=now.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        spec_changed=study.user_attrs.get(StudyAttr.SPEC_SHA256, spec_sha256) != spec_sha256,
+        state=study_state(trials, spec, dict(study.user_attrs), now),
+        verdict=verdict_block(study),
+        measured=measured_facts(spec, trials, dynamo_version),
+        metrics=metrics,
+        noises=noises,
+        knobs=knob_findings(spec.search_space, complete_search, metrics, noises, t_quantile),
+        trials=trial_rows(trials),
+    )
+    view = search_view(study)
+    plots = history_plots(view, metrics)
+    plots.append(kve_ttft_plot(trials, spec.objective.ttft_target_seconds, kve_ceiling_of(trials)))
+    plots += importance_plots(view, metrics)
+    plots.append(slice_plot(view, importance_ranking(view)[:2], metrics[0]))
+    if len(metrics) > 1:
+        plots.append(pareto_plot(view, metrics))
+    plots += confirmation_plots(verdict, trials)
+    return Report(contents=contents, plots=plots)

@@ -1,0 +1,205 @@
+"""A `Report` as one self-contained HTML page. Pure (text in, text out).
+
+Everything is inline: the stylesheet, plotly.js (the copy bundled with the plotly package,
+once, in the head) and each figure's data. The page loads nothing from another host, so it
+opens offline and can be attached to a change request. Every text from the study is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+
+from plotly.offline import get_plotlyjs
+
+from dynamo_tune.report.contents import Report, ReportContents
+from dynamo_tune.report.figures import Plot
+from dynamo_tune.report.knobs import CONFIDENCE, KnobFinding
+from dynamo_tune.report.trial_rows import CLIENT_KEYS, CORE_COLUMNS
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+       margin: 0 auto; max-width: 1200px; padding: 24px; color: #1d2330; }
+h1 { font-size: 22px; margin: 0 0 4px; } h3 { font-size: 15px; margin: 20px 0 4px; }
+h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 1px solid #d8dce4; padding-bottom: 4px; }
+.meta { color: #5a6272; } .caption { color: #5a6272; margin: 0 0 4px; }
+.status { background: #fff4d6; border: 1px solid #e9c46a; padding: 8px 12px; border-radius: 4px; }
+.verdict { font-size: 17px; padding: 12px 16px; border-radius: 4px; border-left: 6px solid; }
+.verdict.confirmed { background: #e8f6ec; border-color: #2a9d4b; }
+.verdict.pareto { background: #e8f0fb; border-color: #3a6fc4; }
+.verdict.no-winner, .verdict.no-result { background: #f1f2f4; border-color: #8a92a2; }
+.verdict.unconfirmed { background: #fff4d6; border-color: #d99a00; }
+pre { background: #f5f6f8; padding: 8px 12px; overflow-x: auto; border-radius: 4px; }
+table { border-collapse: collapse; font-size: 12.5px; }
+th, td { border: 1px solid #d8dce4; padding: 3px 6px; text-align: left; vertical-align: top; }
+th { background: #f1f2f4; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.FAIL td { background: #fdecec; } tr.RUNNING td, tr.WAITING td { background: #fff8e1; }
+.facts { width: 100%; font-size: 13.5px; } .facts th { width: 170px; position: static; }
+.note { color: #8a5a00; }
+.plot { min-height: 460px; }
+"""
+
+_COLUMN_NAMES = {
+    "kv_efficiency": "KVE",
+    "ttft_p50_seconds": "TTFT p50 s",
+    "ttft_p95_seconds": "TTFT p95 s",
+    "ttft_p99_seconds": "TTFT p99 s",
+    "itl_p50_seconds": "ITL p50 s",
+    "itl_p95_seconds": "ITL p95 s",
+    "itl_p99_seconds": "ITL p99 s",
+    "client_kve": "client KVE",
+    "client_ttft_p95_seconds": "client TTFT p95 s",
+    "client_itl_p95_seconds": "client ITL p95 s",
+    "requests_ok": "ok",
+    "requests_failed": "failed",
+}
+
+
+def _e(text: object) -> str:
+    return escape(str(text))
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _verdict(c: ReportContents) -> str:
+    v = c.verdict
+    parts = ['<section id="verdict"><h2>1. Verdict</h2>']
+    parts.append(f'<p class="verdict {v.kind.replace(" ", "-")}">{_e(v.headline)}</p>')
+    for chosen in v.chosen:
+        parts.append(f"<h3>{_e(chosen.label)}: frontend flags</h3><pre>{_e(chosen.flags)}</pre>")
+        parts.append(f"<h3>{_e(chosen.label)}: router and hints (YAML)</h3>")
+        parts.append(f"<pre>{_e(chosen.router_yaml)}</pre>")
+    if v.lines:
+        parts.append("<h3>Confirmation</h3><ul>")
+        parts += [f"<li>{_e(line)}</li>" for line in v.lines]
+        parts.append("</ul>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _measured(c: ReportContents) -> str:
+    rows = [(f.label, f.text) for f in c.measured]
+    rows.append(("trials", c.state.trials_text))
+    rows.append(("time", c.state.timing_text))
+    for noise, knob_metric in zip(c.noises, c.metrics, strict=True):
+        text = (
+            f"sd {noise.sd:.4f} of one trial value (df {noise.df}; {noise.source})"
+            if noise is not None
+            else "unknown: no configuration was measured twice"
+        )
+        rows.append((f"noise of {knob_metric}", text))
+    body = "".join(f"<tr><th>{_e(label)}</th><td>{_e(text)}</td></tr>" for label, text in rows)
+    return (
+        '<section id="measured"><h2>2. What was measured</h2>'
+        f'<table class="facts"><tbody>{body}</tbody></table></section>'
+    )
+
+
+def _plot(p: Plot) -> str:
+    parts = [f'<div class="figure" id="figure-{_e(p.key)}"><h3>{_e(p.title)}</h3>']
+    parts.append(f'<p class="caption">{_e(p.caption)}</p>')
+    if p.figure is not None:
+        p.figure.update_layout(height=460, margin={"t": 50, "b": 50})
+        drawn = p.figure.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"plot-{p.key}",
+            config={"displaylogo": False, "responsive": True},
+        )
+        parts.append(f'<div class="plot">{drawn}</div>')
+    parts += [f'<p class="note">{_e(n)}</p>' for n in p.notes]
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _knobs(c: ReportContents) -> str:
+    none = [k for k in c.knobs if k.verdict == "no effect"]
+    parts = ['<section id="knobs"><h2>4. Knobs that did not matter</h2>']
+    if none:
+        parts.append("<ul>" + "".join(f"<li>{_e(k.text)}</li>" for k in none) + "</ul>")
+    elif all(n is None for n in c.noises):
+        parts.append(
+            "<p>Cannot tell: the measurement noise is unknown (no confirmation stage and one "
+            "measurement per trial). <code>dynamo-tune confirm</code> measures it.</p>"
+        )
+    else:
+        parts.append("<p>None: every searched knob moved the result beyond the noise, or "
+                     "too few trials to tell (below).</p>")  # fmt: skip
+    parts.append(
+        '<p class="caption">How this is decided: over the COMPLETE search trials where the '
+        "knob was active, trials are grouped by its value (each choice; the lower and upper "
+        "half of a numeric range). The knob has no effect beyond noise when its highest and "
+        "lowest group means differ by no more than measurement noise alone would move two such "
+        f"means ({CONFIDENCE:.0%} half-width t · sd · √(1/n₁ + 1/n₂), sd the noise of one trial "
+        "value from configurations measured more than once, section 2). Other knobs vary "
+        "inside each group, so a knob can be listed as mattering when it does not; a knob "
+        "listed above moved the result no more than repeating one configuration does.</p>"
+    )
+    parts.append(_table(["knob", "objective", "finding", "groups (mean, n)"], (
+        (k.name, k.metric, _finding(k), "; ".join(f"{g.label}: {g.mean:.4f} (n={g.n})"
+                                                   for g in k.groups))
+        for k in c.knobs
+    )))  # fmt: skip
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _finding(k: KnobFinding) -> str:
+    return k.text.split(": ", 1)[1] if ": " in k.text else k.text
+
+
+def _trials(c: ReportContents) -> str:
+    header = ["#", "state", "role", "value", *(_COLUMN_NAMES.get(k, k) for k in CORE_COLUMNS)]
+    header += [*(_COLUMN_NAMES.get(k, k) for k in CLIENT_KEYS), "params", "violations", "fail"]
+    rows = []
+    for r in c.trials:
+        cells = [str(r.number), r.state, r.role, r.values, *r.metrics, *r.client]
+        cells += [r.params, r.violations, r.fail_reason]
+        numeric = range(3, 4 + len(r.metrics) + len(r.client))
+        tds = "".join(
+            f'<td class="num">{_e(x)}</td>' if i in numeric or i == 0 else f"<td>{_e(x)}</td>"
+            for i, x in enumerate(cells)
+        )
+        rows.append(f'<tr class="{_e(r.state)}" id="trial-{r.number}">{tds}</tr>')
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    return (
+        f'<section id="trials"><h2>5. Trials ({len(c.trials)})</h2>'
+        f"<p class=\"caption\">Core metrics are the frontend's over each trial's window; client "
+        f"columns are what the workload itself measured.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def render(report: Report) -> str:
+    """The whole page."""
+    c = report.contents
+    status = "".join(f"<p>{_e(line)}</p>" for line in c.state.lines)
+    if c.spec_changed:
+        status += (
+            "<p>The study file changed since the study last ran; sections 2 and 4 describe "
+            "the file as it is now.</p>"
+        )
+    body = [
+        f"<h1>dynamo-tune report: {_e(c.study_name)}</h1>",
+        f'<p class="meta">generated {_e(c.generated_at)}</p>',
+        f'<div class="status">{status}</div>' if status else "",
+        _verdict(c),
+        _measured(c),
+        '<section id="plots"><h2>3. Plots</h2>',
+        *(_plot(p) for p in report.plots),
+        "</section>",
+        _knobs(c),
+        _trials(c),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>dynamo-tune report: {_e(c.study_name)}</title><style>{_CSS}</style>"
+        '<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>'
+        f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        "</head><body>" + "".join(body) + "</body></html>\n"
+    )

@@ -1,0 +1,90 @@
+"""`dynamo-tune report`: read a study, render its report, write the HTML file. Does I/O.
+
+The file is written beside its destination and renamed into place, so a failed run never
+leaves half a report (nor touches an older one). The study is only read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from dynamo_tune.errors import SpecError
+from dynamo_tune.report.contents import build_report
+from dynamo_tune.report.page import render
+from dynamo_tune.study.loading import load_spec
+from dynamo_tune.study.opening import open_existing
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """Where the report went, its size in bytes, and how long reading + rendering took (s)."""
+
+    path: Path
+    size_bytes: int
+    seconds: float
+    trials: int
+    headline: str
+
+
+def default_output(study_file: Path, study_name: str) -> Path:
+    """`<study file's folder>/<study name>.report.html`."""
+    return study_file.parent / f"{study_name}.report.html"
+
+
+def _dynamo_version() -> str | None:
+    try:
+        return metadata.version("ai-dynamo")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def write_report_file(study_file: Path, output: Path | None = None) -> WrittenReport:
+    """Render the report of the study `study_file` describes and write it to `output`.
+
+    SpecError for a bad study file, a study that does not exist, or an output that cannot be
+    written; StorageError when the storage cannot be read.
+    """
+    started = time.perf_counter()
+    loaded = load_spec(study_file)
+    handle = open_existing(loaded)
+    report = build_report(
+        handle.study,
+        loaded.spec,
+        loaded.sha256,
+        now=dt.datetime.now(dt.UTC),
+        dynamo_version=_dynamo_version() if loaded.spec.deployment.kind == "local" else None,
+    )
+    page = render(report).encode("utf-8")
+    target = output if output is not None else default_output(study_file, loaded.spec.study.name)
+    _write_atomically(target, page)
+    return WrittenReport(
+        path=target,
+        size_bytes=len(page),
+        seconds=time.perf_counter() - started,
+        trials=len(report.contents.trials),
+        headline=report.contents.verdict.headline,
+    )
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    if target.is_dir():
+        raise SpecError(f"-o: {target} is a folder; name the HTML file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise SpecError(f"-o: cannot write {target}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SpecError(f"-o: cannot write {target}: {exc.strerror or exc}") from exc
