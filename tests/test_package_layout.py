@@ -135,11 +135,25 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 
 def test_lower_packages_never_import_the_study_layer_or_the_cli() -> None:
-    upper = ("dynamo_tune.study", "dynamo_tune.cli")
+    upper = ("dynamo_tune.study", "dynamo_tune.report", "dynamo_tune.cli")
     for name, imported in import_graph().items():
         if name.startswith(("dynamo_tune.metrics", "dynamo_tune.deploy", "dynamo_tune.workload")):
             bad = sorted(m for m in imported if m.startswith(upper))
             assert not bad, f"{name} imports {bad}"
+
+
+def test_the_report_reads_studies_and_the_study_layer_knows_no_report() -> None:
+    graph = import_graph()
+    for name, imported in graph.items():
+        if name.startswith("dynamo_tune.study"):
+            assert not [m for m in imported if m.startswith("dynamo_tune.report")], name
+        if name.startswith("dynamo_tune.report"):
+            assert not [m for m in imported if m.startswith("dynamo_tune.cli")], name
+    # every report module but `writing` is pure: it reads a study object, never a file
+    for module in (m for m in graph if m.startswith("dynamo_tune.report.")):
+        first = first_docstring_line(module)
+        assert ("Does I/O" in first) == (module == "dynamo_tune.report.writing"), module
+        assert "Pure" in first or module == "dynamo_tune.report.writing", module
 
 
 SPEC_MODULES = ("dynamo_tune.deploy.spec", "dynamo_tune.workload.spec")

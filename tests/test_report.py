@@ -70,7 +70,9 @@ def test_a_confirmed_study_reports_its_winner_noise_and_idle_knobs(
     path = write_study(tmp_path, {**RANDOM_12, "study.confirm": {"top": 2, "repeats": 3}})
     stack = fake_stack()
     stack.metrics = ModeOnlyMetrics(stack.cluster)
-    run_study_file(path, stack.services, out=io.StringIO())
+    printed = io.StringIO()
+    run_study_file(path, stack.services, out=printed)
+    assert f"report:  dynamo-tune report {path}  (" in printed.getvalue().splitlines()[-1]
     out, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
     verdict = stored_verdict(open_study(path))
@@ -155,6 +157,10 @@ def test_a_pareto_study_draws_its_front_and_each_objective(
         "pareto", "confirm-0", "confirm-1",
     ]  # fmt: skip
     assert "objectives maximize kv_efficiency; minimize ttft_p95_seconds" in text
+    assert "The study file changed" not in text
+    path.write_text(path.read_text().replace("turns: 2", "turns: 3"))  # comments do not count
+    _, html = _report(path, capsys)
+    assert "The study file changed since the study last ran" in text_of(html)
 
 
 def test_a_study_whose_trials_all_failed_still_gets_a_report(

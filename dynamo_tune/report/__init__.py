@@ -5,7 +5,8 @@ One module per part, pure apart from `writing`:
 - `answer_block` (the verdict and the chosen configuration, paste-ready), `status` (trial
   counts, wall time, overhead, "still running"), `measured` (deployment, workload, objective),
   `knobs` (the measurement noise and which knobs did not matter beyond it), `trial_rows`
-  (the trials table), `figures` (Optuna's plots, plotly where Optuna has none);
+  (the trials table), `figures` (Optuna's plots), `measured_figures` (the two plotly plots
+  Optuna has none of: KVE vs TTFT p95, confirmation intervals);
 - `contents` (`build_report`: all of the above from one study), `page` (`render`: the HTML,
   plotly.js inlined), `writing` (`write_report_file`: read the study, write the file).
 

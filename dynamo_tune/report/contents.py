@@ -2,7 +2,8 @@
 
 The pieces come from one module each: the verdict (`answer_block`), the study's state
 (`status`), what was measured (`measured`), the knobs that did not matter (`knobs`), the
-trials table (`trial_rows`) and the plots (`figures`). `build_contents` reads the study's
+trials table (`trial_rows`) and the plots (`figures`: Optuna's; `measured_figures`: the
+others). `build_contents` reads the study's
 trials once and hands them to each.
 """
 
@@ -18,17 +19,16 @@ from pydantic import BaseModel, ConfigDict
 from dynamo_tune.report.answer_block import VerdictBlock, verdict_block
 from dynamo_tune.report.figures import (
     Plot,
-    confirmation_plots,
     history_plots,
     importance_plots,
     importance_ranking,
-    kve_ttft_plot,
     pareto_plot,
     search_view,
     slice_plot,
 )
 from dynamo_tune.report.knobs import KnobFinding, Noise, knob_findings, measurement_noise
 from dynamo_tune.report.measured import Fact, kve_ceiling_of, measured_facts
+from dynamo_tune.report.measured_figures import confirmation_plots, kve_ttft_plot
 from dynamo_tune.report.status import StudyState, study_state
 from dynamo_tune.report.trial_rows import TrialRow, trial_rows
 from dynamo_tune.study.attr_keys import StudyAttr
@@ -66,6 +66,21 @@ class Report:
     plots: list[Plot]
 
 
+def snapshot(study: optuna.Study) -> optuna.Study:
+    """An in-memory copy of `study` (trials and user attrs), read from its storage once: every
+    part of the report sees the same trials while runners keep writing, and reading them
+    again costs nothing."""
+    copy = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(),
+        directions=study.directions,
+        study_name=study.study_name,
+    )
+    for key, value in study.user_attrs.items():
+        copy.set_user_attr(key, value)
+    copy.add_trials(study.get_trials(deepcopy=False))
+    return copy
+
+
 def build_report(
     study: optuna.Study,
     spec: StudySpec,
@@ -75,6 +90,7 @@ def build_report(
     dynamo_version: str | None = None,
 ) -> Report:
     """The report of `study`, run from `spec` (whose file hashes to `spec_sha256`)."""
+    study = snapshot(study)
     trials = study.get_trials(deepcopy=False)
     search = [t for t in trials if not is_confirmation(t)]
     complete_search = [t for t in search if t.state == TrialState.COMPLETE]

@@ -375,12 +375,22 @@ def run_study_file(
             out=out,
             confirmation=loaded.spec.study.confirm,
         )
+    _print_next_steps(study_file, out)
+    return summary
+
+
+def _print_next_steps(study_file: Path, out: TextIO) -> None:
+    """The closing lines of `run` and `confirm`: where to look next."""
     print(
         f"inspect: dynamo-tune trials {study_file} | dynamo-tune best {study_file} | "
         f"dynamo-tune dashboard {study_file}",
         file=out,
     )
-    return summary
+    print(
+        f"report:  dynamo-tune report {study_file}  (one HTML file to attach to a change: "
+        "verdict, plots, every trial)",
+        file=out,
+    )
 
 
 def confirm_study_file(
@@ -415,4 +425,5 @@ def confirm_study_file(
             confirmation=confirmation,
             search=False,
         )
+    _print_next_steps(study_file, out)
     return summary

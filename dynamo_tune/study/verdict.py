@@ -85,7 +85,7 @@ class Verdict(_Model):
     @property
     def headline(self) -> str:
         """The concluding line: the confirmed winner, no winner, or the Pareto note."""
-        return next(x for x in self.lines if x.startswith(HEADLINES))
+        return next((x for x in self.lines if x.startswith(HEADLINES)), self.lines[-1])
 
     @property
     def winner_config(self) -> ConfigResult | None:

@@ -1,0 +1,137 @@
+"""The two report plots Optuna does not have, drawn with plotly from the stored numbers. Pure.
+
+- KVE against TTFT p95 of every COMPLETE trial, coloured by router mode (search trials filled,
+  confirmation measurements open), the score's TTFT target and the workload's KVE ceiling drawn;
+- per objective, each confirmed configuration's measurements, their mean and Student's t 95 %
+  interval of the mean, the baseline's mean dashed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from optuna.trial import FrozenTrial, TrialState
+from plotly.colors import qualitative
+
+from dynamo_tune.report.figures import Plot
+from dynamo_tune.study.attr_keys import TrialAttr
+from dynamo_tune.study.confidence import mean_interval
+from dynamo_tune.study.readback import is_confirmation
+from dynamo_tune.study.verdict import Verdict
+
+
+def kve_ttft_plot(
+    trials: Sequence[FrozenTrial], ttft_target: float, kve_ceiling: float | None
+) -> Plot:
+    """KVE against TTFT p95 of every COMPLETE trial, coloured by router mode."""
+    plot = Plot(
+        key="kve-ttft",
+        title="KV efficiency vs TTFT p95, per trial",
+        caption="Filled: search trials; open diamonds: confirmation measurements. Dashed: the "
+        "TTFT p95 target of the score; dotted: the workload's KVE ceiling.",
+    )
+    points: dict[tuple[str, bool], list[FrozenTrial]] = {}
+    for t in trials:
+        x, y = t.user_attrs.get(TrialAttr.KV_EFFICIENCY), t.user_attrs.get(TrialAttr.TTFT_P95)
+        if t.state == TrialState.COMPLETE and _number(x) and _number(y):
+            mode = str((t.user_attrs.get(TrialAttr.ROUTER_CONFIG) or {}).get("mode", "?"))
+            points.setdefault((mode, is_confirmation(t)), []).append(t)
+    if not points:
+        plot.notes.append("not drawn: no COMPLETE trial with both KVE and TTFT p95")
+        return plot
+    modes = sorted({mode for mode, _ in points})
+    colour = {m: qualitative.Plotly[i % len(qualitative.Plotly)] for i, m in enumerate(modes)}
+    fig = go.Figure()
+    for (mode, confirming), group in sorted(points.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=[t.user_attrs[TrialAttr.KV_EFFICIENCY] for t in group],
+                y=[t.user_attrs[TrialAttr.TTFT_P95] for t in group],
+                mode="markers",
+                name=f"{mode} (confirmation)" if confirming else mode,
+                text=[_hover(t) for t in group],
+                hovertemplate="%{text}<br>KVE %{x:.3f}<br>TTFT p95 %{y:.3f} s<extra></extra>",
+                marker={
+                    "color": colour[mode],
+                    "size": 9,
+                    "symbol": "diamond-open" if confirming else "circle",
+                },
+            )
+        )
+    fig.add_hline(y=ttft_target, line_dash="dash", annotation_text=f"TTFT target {ttft_target:g} s")
+    if kve_ceiling is not None:
+        fig.add_vline(
+            x=kve_ceiling, line_dash="dot", annotation_text=f"KVE ceiling {kve_ceiling:.3f}"
+        )
+    fig.update_layout(
+        title=plot.title, xaxis_title="KV efficiency (cached / prompt tokens)",
+        yaxis_title="TTFT p95 (s)", legend_title="router mode",
+    )  # fmt: skip
+    plot.figure = fig
+    return plot
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _hover(t: FrozenTrial) -> str:
+    values = ", ".join(f"{v:.4f}" for v in t.values or [])
+    of = f" (confirms #{t.user_attrs.get(TrialAttr.CONFIRMS)})" if is_confirmation(t) else ""
+    return f"#{t.number}{of}: {values}"
+
+
+def confirmation_plots(verdict: Verdict | None, trials: Sequence[FrozenTrial]) -> list[Plot]:
+    """Per objective: each confirmed configuration's mean with its 95 % t interval."""
+    if verdict is None:
+        return []
+    measured: dict[int, list[FrozenTrial]] = {}
+    for t in trials:
+        if is_confirmation(t) and t.state == TrialState.COMPLETE and t.values is not None:
+            measured.setdefault(int(t.user_attrs.get(TrialAttr.CONFIRMS, -1)), []).append(t)
+    configs = [verdict.baseline, *verdict.configs]
+    plots = []
+    for i, objective in enumerate(verdict.baseline.objectives):
+        plot = Plot(
+            key=f"confirm-{i}",
+            title=f"Confirmation: {objective.metric}, mean and 95 % interval per configuration",
+            caption="Fresh interleaved measurements (points), their mean and Student's t "
+            "interval of the mean (bars); dashed: the baseline's mean. The gain's interval in "
+            "the verdict is Welch's, of the difference to the baseline.",
+        )
+        fig = go.Figure()
+        labels, means, highs, lows = [], [], [], []
+        for c in configs:
+            values = [
+                t.values[i] for t in measured.get(c.trial, []) if t.values and math.isfinite(
+                    t.values[i])
+            ]  # fmt: skip
+            if not values:
+                continue
+            low, high = mean_interval(values)
+            mean = c.objectives[i].summary.mean
+            labels.append(c.label)
+            means.append(mean)
+            highs.append(high - mean if math.isfinite(high) else 0.0)
+            lows.append(mean - low if math.isfinite(low) else 0.0)
+            fig.add_trace(
+                go.Scatter(
+                    x=[c.label] * len(values), y=values, mode="markers", showlegend=False,
+                    marker={"color": "rgba(80,80,80,0.45)", "size": 7},
+                    hovertemplate="%{y:.4f}<extra>" + c.label + "</extra>",
+                )
+            )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=labels, y=means, mode="markers", name="mean",
+                error_y={"type": "data", "symmetric": False, "array": highs, "arrayminus": lows},
+                marker={"size": 12, "symbol": "line-ew-open", "line": {"width": 3}},
+            )
+        )  # fmt: skip
+        fig.add_hline(y=verdict.baseline.objectives[i].summary.mean, line_dash="dash")
+        fig.update_layout(title=plot.title, yaxis_title=objective.metric, showlegend=False)
+        plot.figure = fig
+        plots.append(plot)
+    return plots
