@@ -22,7 +22,7 @@ from study_helpers import closing_study, open_study
 from dynamo_tune.cli.main import main
 from dynamo_tune.errors import RunStopped
 from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.study import run_study_file
+from dynamo_tune.study import load_spec, open_for_run, run_study_file
 from dynamo_tune.study.readback import stored_verdict
 
 PARETO = [{"maximize": "kv_efficiency"}, {"minimize": "ttft_p95_seconds"}]
@@ -186,8 +186,21 @@ def test_a_running_study_is_reported_as_running(
         running = study.ask()  # another runner's trial, in progress
     _, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
-    assert f"still running: 1 trial(s) RUNNING or WAITING (numbers #{running.number})" in text
+    assert f"still running: 1 trial(s) RUNNING (numbers #{running.number})" in text
     assert f'<tr class="RUNNING" id="trial-{running.number}">' in html
+
+
+def test_a_study_with_only_its_queued_baseline_gets_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 3})
+    open_for_run(load_spec(path))  # created: the baseline is enqueued, nothing measured
+    _, html = _report(path, capsys)
+    text = _check_self_contained_and_complete(html, path)
+    assert "no trial has finished yet 1 trial(s) queued (WAITING: #0)" in text
+    assert "search incomplete: 0 of 3 search trials COMPLETE" in text
+    assert "no result: no search trial COMPLETE yet" in text
+    assert "KVE ceiling not measured yet (no COMPLETE trial)" in text
 
 
 def test_default_output_is_beside_the_study_file(

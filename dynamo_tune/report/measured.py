@@ -82,7 +82,9 @@ def _workload(spec: StudySpec, trials: Sequence[FrozenTrial]) -> list[Fact]:
     ceiling = (
         f"{value:.3f} (the most of its prompt tokens any router could serve from cache)"
         if value is not None
-        else "not measured (command workloads do not know their prompts)"
+        else "not measured (a command workload does not report its prompts)"
+        if w.kind == "command"
+        else "not measured yet (no COMPLETE trial)"
     )
     hints = getattr(w, "hints", None)
     facts = [

@@ -84,7 +84,9 @@ def study_state(
     search = [t for t in trials if not is_confirmation(t)]
     confirm = [t for t in trials if is_confirmation(t)]
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
-    running = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    finished = [t for t in trials if t.state.is_finished()]
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     # Optuna stores naive local times
     end = now.astimezone().replace(tzinfo=None) if running else max(ends, default=None)
@@ -107,15 +109,22 @@ def study_state(
     lines = []
     if not trials:
         lines.append("the study has no trial yet: `dynamo-tune run` starts it")
+    elif not finished:
+        lines.append("no trial has finished yet")
     elif not complete:
         lines.append(
-            f"no trial completed: all {len(trials) - len(running)} finished trials FAILed "
+            f"no trial completed: all {len(finished)} finished trials FAILed "
             "(reasons in the trials table)"
         )
     if running:
         lines.append(
-            f"still running: {len(running)} trial(s) RUNNING or WAITING (numbers "
+            f"still running: {len(running)} trial(s) RUNNING (numbers "
             f"{', '.join(f'#{t.number}' for t in running)}); this report shows the study so far"
+        )
+    if waiting:
+        lines.append(
+            f"{len(waiting)} trial(s) queued (WAITING: "
+            f"{', '.join(f'#{t.number}' for t in waiting)}); the next run measures them"
         )
     if trials and n_complete < spec.study.n_trials:
         lines.append(
