@@ -16,7 +16,13 @@ from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict
 
 from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.readback import answer, best_config, search_trials, stored_verdict
+from dynamo_tune.study.readback import (
+    answer,
+    best_config,
+    improvement_text,
+    search_trials,
+    stored_verdict,
+)
 from dynamo_tune.study.verdict import label_of
 
 
@@ -66,9 +72,10 @@ def verdict_block(study: optuna.Study) -> VerdictBlock:
         )
     elif not ans.confirmed:
         kind = "unconfirmed"
+        raw = improvement_text(study) or "best " + ", ".join(c.label for c in chosen)
         headline = (
             "UNCONFIRMED raw best (one measurement, biased upward by being selected as the "
-            f"best; `dynamo-tune confirm` measures it again): {ans.note.split(': ', 1)[-1]}"
+            f"best; `dynamo-tune confirm` measures it again): {raw}"
         )
     elif len(study.directions) > 1:
         kind = "pareto"

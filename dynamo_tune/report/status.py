@@ -36,7 +36,6 @@ class StudyState(BaseModel):
     overhead_seconds: float | None
     """Mean per COMPLETE trial: wall time outside the measured windows."""
     overhead_share: float | None
-    finished: bool
     lines: list[str]
     """Status lines shown above the verdict ("still running: ...", "no trial completed")."""
 
@@ -141,6 +140,5 @@ def study_state(
         mean_trial_seconds=statistics.fmean(durations) if durations else None,
         overhead_seconds=statistics.fmean(outside) if outside else None,
         overhead_share=statistics.fmean(shares) if shares and outside else None,
-        finished=not lines,
         lines=lines,
     )

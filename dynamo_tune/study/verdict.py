@@ -33,12 +33,12 @@ from dynamo_tune.study.edges import Edge, near_bounds, suggestion
 from dynamo_tune.study.schema import ConstraintSpec, ObjectiveSpec, ParamSpec
 
 _RULES = ("metrics_complete", "workload_ok")
+"""Constraint keys every measurement must satisfy on its own (not judged on means)."""
 WINNER = "confirmed winner"
 NO_WINNER = "no configuration beats the baseline beyond noise"
 PARETO = "Pareto study: each objective's confirmed mean and interval; no single winner"
 HEADLINES = (WINNER, NO_WINNER, PARETO)
 """How the verdict's concluding line starts (`Verdict.headline`)."""
-"""Constraint keys every measurement must satisfy on its own (not judged on means)."""
 
 
 class _Model(BaseModel):
