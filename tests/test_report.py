@@ -23,7 +23,8 @@ from dynamo_tune.cli.main import main
 from dynamo_tune.errors import RunStopped
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.study import load_spec, open_for_run, run_study_file
-from dynamo_tune.study.readback import stored_verdict
+from dynamo_tune.study.readback import ranked, stored_verdict
+from dynamo_tune.study.verdict import label_of
 
 PARETO = [{"maximize": "kv_efficiency"}, {"minimize": "ttft_p95_seconds"}]
 RANDOM_12 = {"study.n_trials": 12, "study.sampler": {"name": "random", "seed": 3}}
@@ -161,6 +162,26 @@ def test_a_pareto_study_draws_its_front_and_each_objective(
     path.write_text(path.read_text().replace("turns: 2", "turns: 3"))  # comments do not count
     _, html = _report(path, capsys)
     assert "The study file changed since the study last ran" in text_of(html)
+
+
+def test_an_unconfirmed_pareto_study_lists_its_raw_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changes = {**RANDOM_12, "objective.directions": PARETO, "study.n_trials": 6}
+    path = write_study(tmp_path, changes)  # BASE_STUDY: confirm false
+    run_study_file(path, fake_stack(deployment={"fail_apply": {2}}).services, out=io.StringIO())
+    _, html = _report(path, capsys)
+    text = _check_self_contained_and_complete(html, path)
+    with closing_study(path) as study:
+        front = ranked(study)
+        failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert front and len(failed) == 1
+    labels = ", ".join(label_of(t) for t in front)
+    assert "UNCONFIRMED raw best (one measurement, biased upward" in text
+    assert f"`dynamo-tune confirm` measures it again): best {labels}" in text
+    assert "DeploymentError: frontend exited with code 1: bad flag" in text  # its fail reason
+    drawn = re.findall(r'<div class="figure" id="figure-([\w-]+)">', html)
+    assert "pareto" in drawn and not any(d.startswith("confirm") for d in drawn)
 
 
 def test_a_study_whose_trials_all_failed_still_gets_a_report(
