@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,12 @@ class Fact(BaseModel):
 
     label: str
     text: str
+
+
+def _public(url: str) -> str:
+    """`scheme://host:port/path` of `url`: any user:password@ part and query string dropped."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _deployment(spec: StudySpec, dynamo_version: str | None) -> list[Fact]:
@@ -46,7 +53,7 @@ def _deployment(spec: StudySpec, dynamo_version: str | None) -> list[Fact]:
         ]
     else:
         facts += [
-            Fact(label="frontend", text=f"{d.frontend_url} (model {d.model})"),
+            Fact(label="frontend", text=f"{_public(d.frontend_url)} (model {d.model})"),
             Fact(label="engine", text="as deployed (not managed by dynamo-tune)"),
         ]
     facts.append(Fact(label="router at start", text=router_text))
