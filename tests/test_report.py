@@ -90,7 +90,13 @@ def test_a_confirmed_study_reports_its_winner_noise_and_idle_knobs(
     assert "router.temperature: no effect beyond noise over 0–1" in text
     assert "router.overlap_score_credit: no effect beyond noise over 0–2" in text
     assert "router.prefill_load_scale: no effect beyond noise over 0.25–4 (log)" in text
-    assert re.search(r"router\.mode score matters: score 0\.\d+ at router\.mode=kv", text)
+    assert re.search(
+        r"router\.mode score matters: score \+0\.\d+ at router\.mode=kv vs "
+        r"router\.mode=round-robin with the same hints\.session_id",
+        text,
+    )
+    # session ids cannot move it either: compared within one router mode, only the jitter
+    assert "hints.session_id: no effect beyond noise over true, false" in text
     # plots: history, KVE vs TTFT, importances, slices, confirmation (no Pareto front)
     drawn = re.findall(r'<div class="figure" id="figure-([\w-]+)">', html)
     assert drawn == ["history-0", "kve-ttft", "importance-0", "slice", "confirm-0"]

@@ -21,12 +21,16 @@ T_975_10 = 2.228138851986274
 
 def _trial(value: float, params: dict[str, Any] | None = None, **attrs: Any) -> FrozenTrial:
     params = params or {}
-    dists = {
-        k: CategoricalDistribution(["kv", "round-robin"]) if isinstance(v, str)
-        else FloatDistribution(0.0, 1.0)
-        for k, v in params.items()
-    }  # fmt: skip
+    dists = {k: _distribution(v) for k, v in params.items()}
     return create_trial(value=value, params=params, distributions=dists, user_attrs=attrs)
+
+
+def _distribution(value: Any) -> Any:
+    if isinstance(value, bool):
+        return CategoricalDistribution([True, False])
+    if isinstance(value, str):
+        return CategoricalDistribution(["kv", "round-robin"])
+    return FloatDistribution(0.0, 1.0)
 
 
 def _temperature_trials(*pairs: tuple[float, float]) -> list[FrozenTrial]:
@@ -67,7 +71,8 @@ def test_a_spread_within_the_noise_is_no_effect() -> None:
     assert found.effect == pytest.approx(0.01)
     assert found.threshold == pytest.approx(T_975_2 * 0.1)
     assert found.text == (
-        "router.temperature: no effect beyond noise over 0–1 (spread 0.0100 <= ±0.4303 of score)"
+        "router.temperature: no effect beyond noise over 0–1 (largest difference 0.0100 <= "
+        "±0.4303 of score)"
     )
 
 
@@ -77,9 +82,9 @@ def test_a_spread_beyond_the_noise_matters() -> None:
     found = knob_finding("router.temperature", TEMPERATURE, trials, 0, "score", noise, t_quantile)
     assert found.verdict == "matters"
     assert found.threshold == pytest.approx(T_975_10 * 0.001)
-    assert found.text.startswith(
-        "router.temperature: matters: score 0.5200 at router.temperature 0.8–0.9 vs 0.5100 at "
-        "router.temperature 0.1–0.2"
+    assert found.text == (
+        "router.temperature: matters: score +0.0100 at router.temperature 0.8–0.9 vs "
+        "router.temperature 0.1–0.2 (beyond ±0.0022)"
     )
 
 
@@ -123,6 +128,44 @@ def test_a_categorical_knob_is_grouped_by_choice() -> None:
         ("router.mode=round-robin", 2, 0.45),
     ]
     assert found.verdict == "matters" and found.effect == pytest.approx(0.4)
+
+
+SESSION = CategoricalParam(type="categorical", choices=[True, False])
+
+
+def _mode_and_session(*rows: tuple[str, bool, float]) -> list[FrozenTrial]:
+    return [_trial(y, {"router.mode": m, "hints.session_id": s}) for m, s, y in rows]
+
+
+def test_a_knob_is_compared_within_equal_router_modes() -> None:
+    # session ids make no difference inside either mode; kv (0.81) is far above round-robin
+    # (0.50), and 2 of the 3 session-id trials ran in kv
+    trials = _mode_and_session(
+        ("kv", True, 0.80), ("kv", True, 0.82), ("kv", False, 0.81),
+        ("round-robin", True, 0.50), ("round-robin", False, 0.51), ("round-robin", False, 0.49),
+    )  # fmt: skip
+    noise = Noise(sd=0.01, df=10, source="test")
+    found = knob_finding("hints.session_id", SESSION, trials, 0, "score", noise, t_quantile,
+                         ["router.mode"])  # fmt: skip
+    # kv: 0.81 - 0.81 = 0, weight 1 / (1/2 + 1/1) = 2/3; round-robin: 0.50 - 0.50 = 0, 2/3
+    assert found.verdict == "no effect" and found.effect == pytest.approx(0.0, abs=1e-12)
+    assert found.threshold == pytest.approx(T_975_10 * 0.01 / math.sqrt(4 / 3))
+    assert found.text.endswith("of score with the same router.mode)")
+    # the marginal groups (0.7067 vs 0.6033) would have called it mattering
+    marginal = knob_finding("hints.session_id", SESSION, trials, 0, "score", noise, t_quantile)
+    assert marginal.verdict == "matters"
+    assert marginal.effect == pytest.approx((0.80 + 0.82 + 0.50 - 0.81 - 0.51 - 0.49) / 3)
+
+
+def test_values_never_measured_under_the_same_mode_are_undecided() -> None:
+    trials = _mode_and_session(("kv", True, 0.8), ("kv", True, 0.82), ("round-robin", False, 0.5))
+    noise = Noise(sd=0.01, df=10, source="test")
+    found = knob_finding("hints.session_id", SESSION, trials, 0, "score", noise, t_quantile,
+                         ["router.mode"])  # fmt: skip
+    assert found.verdict == "undecided"
+    assert found.text == (
+        "hints.session_id: undecided (no two of its values were measured with the same router.mode)"
+    )
 
 
 def test_ranges_read_as_the_study_file_wrote_them() -> None:

@@ -12,14 +12,18 @@ neither, the noise is unknown and no knob is called irrelevant.
 **A knob's effect** (`knob_findings`): the COMPLETE search trials where the knob was active
 (suggested: a kv-only knob is not active in round-robin trials) are grouped by its value —
 one group per choice of a categorical knob, the lower and upper half by value of a numeric
-one (equal values stay in one group). The effect is the difference between the highest and
-the lowest group mean of the objective. The knob has **no effect beyond noise** when
-    effect <= t_{0.975, df} · sd · sqrt(1/n_high + 1/n_low)
-(the 95 % half-width of a difference of two group means if only measurement noise moved
-them), and **matters** otherwise. Other knobs vary inside each group, which adds spread: a
-knob that did not matter can be reported as mattering, but a reported "no effect" is a
-spread no larger than repeating one configuration produces. Fewer than two groups (one value
-measured) or fewer than two trials: undecided.
+one (equal values stay in one group). Two groups are compared only between trials with the
+same values of the other categorical knobs (router mode, session ids, ...: a *stratum*; a
+knob not active counts as a value): within each stratum holding both, the difference of the
+group means d_s, pooled with weights w_s = 1 / (1/n_a + 1/n_b) into d = Σ w_s d_s / Σ w_s,
+whose sd from measurement noise alone is sd / sqrt(Σ w_s). The knob has **no effect beyond
+noise** when for every pair of groups
+    |d| <= t_{0.975, df} · sd / sqrt(Σ w_s)
+(without other categorical knobs: t · sd · sqrt(1/n_a + 1/n_b)), and **matters** otherwise.
+Numeric knobs still vary inside each group, which adds spread: a knob that did not matter can
+be reported as mattering, but a reported "no effect" is a difference no larger than repeating
+one configuration produces. One value measured, no pair of groups sharing a stratum, or an
+unknown noise: undecided.
 """
 
 from __future__ import annotations
@@ -134,31 +138,40 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def _groups(name: str, spec: ParamSpec, trials: Sequence[tuple[Any, float]]) -> list[Group]:
-    """Groups of (knob value, objective value) pairs: by choice, or lower/upper half."""
+def _labels(name: str, spec: ParamSpec, values: Sequence[Any]) -> list[str]:
+    """Each value's group: its choice, or the lower / upper half of the values measured (equal
+    values in one half)."""
     if isinstance(spec, CategoricalParam):
-        by_choice: dict[str, list[float]] = {}
-        for value, y in trials:
-            by_choice.setdefault(_value(value), []).append(y)
-        return [
-            Group(label=f"{name}={k}", n=len(v), mean=statistics.fmean(v))
-            for k, v in by_choice.items()
-        ]
-    ordered = sorted(trials, key=lambda p: float(p[0]))
+        return [f"{name}={_value(v)}" for v in values]
+    ordered = sorted(float(v) for v in values)
     cut = len(ordered) // 2
-    # keep equal values together: move the cut past a run of the value at the cut
-    while 0 < cut < len(ordered) and ordered[cut][0] == ordered[cut - 1][0]:
-        cut += 1
-    halves = [ordered[:cut], ordered[cut:]]
-    return [
-        Group(
-            label=f"{name} {_value(h[0][0])}–{_value(h[-1][0])}",
-            n=len(h),
-            mean=statistics.fmean(y for _, y in h),
-        )
-        for h in halves
-        if h
-    ]
+    while 0 < cut < len(ordered) and ordered[cut] == ordered[cut - 1]:
+        cut += 1  # keep equal values together
+    halves = [h for h in (ordered[:cut], ordered[cut:]) if h]
+    names = [f"{name} {_value(h[0])}–{_value(h[-1])}" for h in halves]
+    return [names[0] if len(halves) == 1 or float(v) < ordered[cut] else names[1] for v in values]
+
+
+def _stratum(t: FrozenTrial, others: Sequence[str]) -> tuple[str, ...]:
+    """The trial's values of the other categorical knobs (`-` where one was not active)."""
+    return tuple(_value(t.params[k]) if k in t.params else "-" for k in others)
+
+
+def _contrast(
+    cells: Mapping[tuple[str, tuple[str, ...]], list[float]], a: str, b: str
+) -> tuple[float, float] | None:
+    """mean(a) − mean(b) within strata holding both, pooled with weights 1 / (1/n_a + 1/n_b),
+    and the sum W of the weights (the difference's variance is sd² / W); None: no such stratum."""
+    strata = {s for g, s in cells if g == a} & {s for g, s in cells if g == b}
+    if not strata:
+        return None
+    total = weight = 0.0
+    for s in strata:
+        ya, yb = cells[(a, s)], cells[(b, s)]
+        w = 1.0 / (1.0 / len(ya) + 1.0 / len(yb))
+        total += w * (statistics.fmean(ya) - statistics.fmean(yb))
+        weight += w
+    return total / weight, weight
 
 
 def knob_finding(
@@ -169,40 +182,53 @@ def knob_finding(
     metric: str,
     noise: Noise | None,
     t_quantile: Callable[[float, int], float],
+    others: Sequence[str] = (),
 ) -> KnobFinding:
-    """The finding for one knob on objective `objective`; `t_quantile(p, df)` is Student's t
-    quantile (scipy's, passed in so this module stays import-light)."""
-    pairs = [
-        (t.params[name], t.values[objective])
+    """The finding for one knob on objective `objective`, comparing its groups within equal
+    values of the categorical knobs `others`; `t_quantile(p, df)` is Student's t quantile
+    (passed in so this module stays import-light)."""
+    used = [
+        t
         for t in trials
         if name in t.params and t.values is not None and math.isfinite(t.values[objective])
     ]
-    over = over_text(spec)
-    base: dict[str, Any] = {"name": name, "metric": metric, "over": over}
-    groups = _groups(name, spec, pairs) if pairs else []
+    ys = [t.values[objective] for t in used if t.values is not None]
+    labels = _labels(name, spec, [t.params[name] for t in used]) if used else []
+    by_label: dict[str, list[float]] = {}
+    cells: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for t, label, y in zip(used, labels, ys, strict=True):
+        by_label.setdefault(label, []).append(y)
+        cells.setdefault((label, _stratum(t, others)), []).append(y)
+    groups = [Group(label=k, n=len(v), mean=statistics.fmean(v)) for k, v in by_label.items()]
+    base: dict[str, Any] = {"name": name, "metric": metric, "over": over_text(spec)}
     if len(groups) < 2:
-        why = "no trial where it was active" if not pairs else "only one value measured"
+        why = "no trial where it was active" if not used else "only one value measured"
         return KnobFinding(**base, verdict="undecided", text=f"{name}: undecided ({why})",
                            groups=groups)  # fmt: skip
-    high = max(groups, key=lambda g: g.mean)
-    low = min(groups, key=lambda g: g.mean)
-    effect = high.mean - low.mean
     if noise is None:
         text = f"{name}: undecided (measurement noise unknown); group means " + _listing(groups)
-        return KnobFinding(**base, verdict="undecided", text=text, effect=effect, groups=groups)
-    threshold = (
-        t_quantile((1 + CONFIDENCE) / 2, noise.df) * noise.sd * math.sqrt(1 / high.n + 1 / low.n)
-    )
+        return KnobFinding(**base, verdict="undecided", text=text, groups=groups)
+    tq = t_quantile((1 + CONFIDENCE) / 2, noise.df)
+    contrasts = []  # (difference >= 0, threshold, higher group, lower group)
+    for i, a in enumerate(by_label):
+        for b in list(by_label)[i + 1 :]:
+            if (c := _contrast(cells, a, b)) is not None:
+                d, weight = c
+                high, low = (a, b) if d >= 0 else (b, a)
+                contrasts.append((abs(d), tq * noise.sd / math.sqrt(weight), high, low))
+    if not contrasts:
+        text = (f"{name}: undecided (no two of its values were measured with the same "
+                f"{', '.join(others)})")  # fmt: skip
+        return KnobFinding(**base, verdict="undecided", text=text, groups=groups)
+    effect, threshold, high, low = max(contrasts, key=lambda c: c[0] - c[1])
+    same = f" with the same {', '.join(others)}" if others else ""
     if effect <= threshold:
-        text = f"{name}: no effect beyond noise over {over}"
-        detail = f" (spread {effect:.4f} <= ±{threshold:.4f} of {metric})"
+        text = f"{name}: no effect beyond noise over {base['over']}"
+        detail = f" (largest difference {effect:.4f} <= ±{threshold:.4f} of {metric}{same})"
         verdict: Literal["no effect", "matters"] = "no effect"
     else:
-        text = (
-            f"{name}: matters: {metric} {high.mean:.4f} at {high.label} "
-            f"vs {low.mean:.4f} at {low.label}"
-        )
-        detail = f" (spread {effect:.4f} > ±{threshold:.4f})"
+        text = f"{name}: matters: {metric} {effect:+.4f} at {high} vs {low}{same}"
+        detail = f" (beyond ±{threshold:.4f})"
         verdict = "matters"
     return KnobFinding(
         **base, verdict=verdict, text=text + detail, effect=effect, threshold=threshold,
@@ -221,9 +247,20 @@ def knob_findings(
     noises: Sequence[Noise | None],
     t_quantile: Callable[[float, int], float],
 ) -> list[KnobFinding]:
-    """Findings for every searched knob and every objective, in the space's order."""
+    """Findings for every searched knob and every objective, in the space's order; each knob
+    compared within equal values of the other categorical knobs."""
+    categorical = [k for k, spec in space.items() if isinstance(spec, CategoricalParam)]
     return [
-        knob_finding(name, spec, trials, i, metric, noises[i], t_quantile)
+        knob_finding(
+            name,
+            spec,
+            trials,
+            i,
+            metric,
+            noises[i],
+            t_quantile,
+            [k for k in categorical if k != name],
+        )  # fmt: skip
         for name, spec in space.items()
         for i, metric in enumerate(metrics)
     ]

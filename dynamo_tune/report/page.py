@@ -133,12 +133,15 @@ def _knobs(c: ReportContents) -> str:
     parts.append(
         '<p class="caption">How this is decided: over the COMPLETE search trials where the '
         "knob was active, trials are grouped by its value (each choice; the lower and upper "
-        "half of a numeric range). The knob has no effect beyond noise when its highest and "
-        "lowest group means differ by no more than measurement noise alone would move two such "
-        f"means ({CONFIDENCE:.0%} half-width t · sd · √(1/n₁ + 1/n₂), sd the noise of one trial "
-        "value from configurations measured more than once, section 2). Other knobs vary "
-        "inside each group, so a knob can be listed as mattering when it does not; a knob "
-        "listed above moved the result no more than repeating one configuration does.</p>"
+        "half of a numeric range). Two groups are compared only between trials with the same "
+        "values of the other categorical knobs (router mode, session ids, ...), and the "
+        "differences are pooled. The knob has no effect beyond noise when no pooled difference "
+        "exceeds what measurement noise alone would produce "
+        f"({CONFIDENCE:.0%} half-width t · sd · √(1/n₁ + 1/n₂) per stratum, pooled; sd the "
+        "noise of one trial value from configurations measured more than once, section 2). "
+        "Numeric knobs still vary inside each group, so a knob can be listed as mattering when "
+        "it does not; a knob listed above moved the result no more than repeating one "
+        "configuration does.</p>"
     )
     parts.append(_table(["knob", "objective", "finding", "groups (mean, n)"], (
         (k.name, k.metric, _finding(k), "; ".join(f"{g.label}: {g.mean:.4f} (n={g.n})"
