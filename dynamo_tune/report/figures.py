@@ -116,7 +116,7 @@ def history_plots(view: optuna.Study, metrics: Sequence[str]) -> list[Plot]:
 def importance_ranking(view: optuna.Study) -> list[str]:
     """Searched knobs by PED-ANOVA importance on the first objective, most important first
     (the view's own order when it cannot be computed)."""
-    names = list(dict.fromkeys(k for t in view.trials for k in t.params))
+    names = list(dict.fromkeys(k for t in view.get_trials(deepcopy=False) for k in t.params))
     complete = view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 2:
         return names
