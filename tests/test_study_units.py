@@ -28,6 +28,7 @@ from dynamo_tune.study.schema import (
 )
 from dynamo_tune.study.space import SearchSpace, fixed_values, grid_values, make_candidate
 from dynamo_tune.study.storage import resolve_storage
+from dynamo_tune.study.verdict import Verdict
 from dynamo_tune.workload.report import WorkloadReport
 from dynamo_tune.workload.spec import AgenticWorkloadSpec
 
@@ -208,3 +209,14 @@ def test_without_set_constraint_constraints_travel_in_user_attrs(tmp_path: Path)
     assert trial.constraints == {}
     assert constraints_from_attrs(trial) == list(trial.user_attrs["constraints"].values())
     assert len(constraints_from_attrs(trial)) == 3
+
+
+def test_the_verdict_headline_is_its_concluding_line_not_a_later_suggestion() -> None:
+    lines = [
+        "#0 (baseline) score 0.6900 (sd 0.0200, n=3)",
+        "#4 score 0.7000 (sd 0.0300, n=3); vs baseline +1.4 % (95 % CI -8.0..10.9 %, ...)",
+        "no configuration beats the baseline beyond noise (±0.0650)",
+        "router.overlap_score_credit = 3.9 sits at the upper bound 4 of its range: widen it",
+    ]
+    verdict = Verdict.model_construct(lines=lines)
+    assert verdict.headline == lines[2]
