@@ -15,7 +15,7 @@ from plotly.offline import get_plotlyjs
 from dynamo_tune.report.contents import Report, ReportContents
 from dynamo_tune.report.figures import Plot
 from dynamo_tune.report.knobs import CONFIDENCE, KnobFinding
-from dynamo_tune.report.trial_rows import CLIENT_KEYS, CORE_COLUMNS
+from dynamo_tune.report.trial_rows import CLIENT_COLUMNS, CORE_COLUMNS
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -39,21 +39,6 @@ tr.FAIL td { background: #fdecec; } tr.RUNNING td, tr.WAITING td { background: #
 .note { color: #8a5a00; }
 .plot { min-height: 460px; }
 """
-
-_COLUMN_NAMES = {
-    "kv_efficiency": "KVE",
-    "ttft_p50_seconds": "TTFT p50 s",
-    "ttft_p95_seconds": "TTFT p95 s",
-    "ttft_p99_seconds": "TTFT p99 s",
-    "itl_p50_seconds": "ITL p50 s",
-    "itl_p95_seconds": "ITL p95 s",
-    "itl_p99_seconds": "ITL p99 s",
-    "client_kve": "client KVE",
-    "client_ttft_p95_seconds": "client TTFT p95 s",
-    "client_itl_p95_seconds": "client ITL p95 s",
-    "requests_ok": "ok",
-    "requests_failed": "failed",
-}
 
 
 def _e(text: object) -> str:
@@ -157,8 +142,8 @@ def _finding(k: KnobFinding) -> str:
 
 
 def _trials(c: ReportContents) -> str:
-    header = ["#", "state", "role", "value", *(_COLUMN_NAMES.get(k, k) for k in CORE_COLUMNS)]
-    header += [*(_COLUMN_NAMES.get(k, k) for k in CLIENT_KEYS), "params", "violations", "fail"]
+    header = ["#", "state", "role", "value", *(label for _, label in CORE_COLUMNS)]
+    header += [*(label for _, label in CLIENT_COLUMNS), "params", "violations", "fail"]
     rows = []
     for r in c.trials:
         cells = [str(r.number), r.state, r.role, r.values, *r.metrics, *r.client]

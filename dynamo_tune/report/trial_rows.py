@@ -14,21 +14,30 @@ from typing import Any
 from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
-from dynamo_tune.study.attr_keys import CORE_KEYS, TrialAttr
+from dynamo_tune.study.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
 from dynamo_tune.study.readback import is_confirmation
 
-CLIENT_KEYS: tuple[str, ...] = (
-    "client_kve",
-    "client_ttft_p95_seconds",
-    "client_itl_p95_seconds",
-    "requests_ok",
-    "requests_failed",
+CORE_COLUMNS: tuple[tuple[str, str], ...] = (
+    (TrialAttr.KV_EFFICIENCY, "KVE"),
+    ("ttft_p50_seconds", "TTFT p50 s"),
+    (TrialAttr.TTFT_P95, "TTFT p95 s"),
+    ("ttft_p99_seconds", "TTFT p99 s"),
+    ("itl_p50_seconds", "ITL p50 s"),
+    ("itl_p95_seconds", "ITL p95 s"),
+    ("itl_p99_seconds", "ITL p99 s"),
 )
-"""The client-truth columns (`WORKLOAD_KEYS` entries)."""
+"""(trial attr, header) of the core-metric columns: KVE and the TTFT / ITL percentiles."""
 
-CORE_COLUMNS: tuple[str, ...] = tuple(k for k in CORE_KEYS if not k.startswith("kv_efficiency_"))
-"""The core-metric columns: KVE and the TTFT / ITL percentiles (KVE's source and SGLang
-fallback left out)."""
+CLIENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("client_kve", "client KVE"),
+    ("client_ttft_p95_seconds", "client TTFT p95 s"),
+    ("client_itl_p95_seconds", "client ITL p95 s"),
+    ("requests_ok", "ok"),
+    ("requests_failed", "failed"),
+)
+"""(trial attr, header) of the client-truth columns."""
+assert {k for k, _ in CORE_COLUMNS} <= set(CORE_KEYS)
+assert {k for k, _ in CLIENT_COLUMNS} <= set(WORKLOAD_KEYS)
 
 
 class TrialRow(BaseModel):
@@ -85,8 +94,8 @@ def trial_row(t: FrozenTrial) -> TrialRow:
         state=t.state.name,
         role=role_of(t),
         values=", ".join(f"{v:.4f}" for v in t.values) if t.values else "-",
-        metrics=[cell(attrs.get(k)) for k in CORE_COLUMNS],
-        client=[cell(attrs.get(k)) for k in CLIENT_KEYS],
+        metrics=[cell(attrs.get(k)) for k, _ in CORE_COLUMNS],
+        client=[cell(attrs.get(k)) for k, _ in CLIENT_COLUMNS],
         params=" ".join(params),
         violations="; ".join(str(v) for v in violations),
         fail_reason=str(attrs.get(TrialAttr.FAIL_REASON) or ""),
