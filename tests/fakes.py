@@ -22,9 +22,9 @@ from dynamo_tune.deploy.base import AppliedConfig, Endpoints
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.errors import DeploymentError, WorkloadError
 from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.study.objective import TrialServices
-from dynamo_tune.study.opening import StudyHandle
-from dynamo_tune.study.space import Candidate
+from dynamo_tune.study.spec.space import Candidate
+from dynamo_tune.study.store.opening import StudyHandle
+from dynamo_tune.study.trial.objective import TrialServices
 from dynamo_tune.workload.hints import PrefixHints
 from dynamo_tune.workload.report import WorkloadReport
 
@@ -283,7 +283,7 @@ class FakeStack:
     artifacts: bool = True
 
     def services(self, handle: StudyHandle) -> TrialServices:
-        from dynamo_tune.study.artifacts import FileArtifactSink
+        from dynamo_tune.study.trial.artifacts import FileArtifactSink
 
         def workload_for(candidate: Candidate) -> FakeWorkload:
             self.candidates.append(candidate)

@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dynamo_tune.study.attr_keys import CORE_KEYS, TrialAttr
-from dynamo_tune.study.loading import load_spec
-from dynamo_tune.study.storage import open_storage, resolve_storage
+from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.store.storage import open_storage, resolve_storage
+from dynamo_tune.study.trial.attr_keys import CORE_KEYS, TrialAttr
 
 # User attrs every COMPLETE trial must carry (issue 5, "Every trial stored").
 REQUIRED_ATTRS = (

@@ -22,7 +22,7 @@ from dynamo_tune.deploy import DeploymentSpec
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.spec import CommandDeploymentSpec
 from dynamo_tune.deploy.templates import render
-from dynamo_tune.study.schema import MetricsSpec
+from dynamo_tune.study.spec.schema import MetricsSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "deployment-kubernetes.yaml"

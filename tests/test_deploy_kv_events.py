@@ -24,10 +24,10 @@ from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.net import free_port
 from dynamo_tune.study import run_study_file
-from dynamo_tune.study.objective import TrialServices
-from dynamo_tune.study.opening import StudyHandle
-from dynamo_tune.study.outcome import NO_KV_EVENTS, NO_KV_EVENTS_WARNING
-from dynamo_tune.study.services import build_services
+from dynamo_tune.study.run.services import build_services
+from dynamo_tune.study.store.opening import StudyHandle
+from dynamo_tune.study.trial.objective import TrialServices
+from dynamo_tune.study.trial.outcome import NO_KV_EVENTS, NO_KV_EVENTS_WARNING
 
 pytestmark = pytest.mark.integration
 

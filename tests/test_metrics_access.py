@@ -18,8 +18,8 @@ from dynamo_tune.errors import SpecError
 from dynamo_tune.metrics.access import BasicAuthSpec, PrometheusAccess, TlsSpec
 from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
 from dynamo_tune.metrics.prom_parse import QueryFailed
-from dynamo_tune.study.loading import load_spec
-from dynamo_tune.study.schema import MetricsSpec
+from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.spec.schema import MetricsSpec
 
 SECRET = "hunter2-literal-7Qx"
 

@@ -48,10 +48,10 @@ from dynamo_tune.metrics.access import BasicAuthSpec, PrometheusAccess, TlsSpec
 from dynamo_tune.net import LOOPBACK, free_port, loopback_url
 from dynamo_tune.process import ManagedProcess
 from dynamo_tune.study import run_study_file
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.opening import StudyHandle
-from dynamo_tune.study.schema import MetricsSpec
-from dynamo_tune.study.services import metrics_backend, preflight
+from dynamo_tune.study.run.services import metrics_backend, preflight
+from dynamo_tune.study.spec.schema import MetricsSpec
+from dynamo_tune.study.store.opening import StudyHandle
+from dynamo_tune.study.trial.attr_keys import TrialAttr
 
 pytestmark = pytest.mark.integration
 

@@ -116,14 +116,14 @@ def test_imports_of_a_module_are_read_from_function_bodies_too(tmp_path: Path) -
     src = tmp_path / "m.py"
     src.write_text(
         "from dynamo_tune.deploy import base\n"
-        "def f():\n    from dynamo_tune.study.space import Candidate\n"
+        "def f():\n    from dynamo_tune.study.spec.space import Candidate\n"
         "    import dynamo_tune.errors\n"
     )
-    known = {"dynamo_tune.deploy", "dynamo_tune.deploy.base", "dynamo_tune.study.space",
+    known = {"dynamo_tune.deploy", "dynamo_tune.deploy.base", "dynamo_tune.study.spec.space",
              "dynamo_tune.errors"}  # fmt: skip
     assert _imports(src, known) == {
         "dynamo_tune.deploy.base",
-        "dynamo_tune.study.space",
+        "dynamo_tune.study.spec.space",
         "dynamo_tune.errors",
     }
 

@@ -23,8 +23,9 @@ from dynamo_tune.cli.main import main
 from dynamo_tune.errors import RunStopped
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.study import load_spec, open_for_run, run_study_file
-from dynamo_tune.study.readback import ranked, stored_verdict
-from dynamo_tune.study.verdict import label_of
+from dynamo_tune.study.confirmation.verdict import label_of
+from dynamo_tune.study.read.answers import stored_verdict
+from dynamo_tune.study.trial.selection import ranked
 
 PARETO = [{"maximize": "kv_efficiency"}, {"minimize": "ttft_p95_seconds"}]
 RANDOM_12 = {"study.n_trials": 12, "study.sampler": {"name": "random", "seed": 3}}

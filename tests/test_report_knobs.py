@@ -11,8 +11,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, create_trial
 
 from dynamo_tune.report.knobs import Noise, knob_finding, measurement_noise, over_text
-from dynamo_tune.study.confidence import t_quantile
-from dynamo_tune.study.schema import CategoricalParam, FloatParam
+from dynamo_tune.study.confirmation.confidence import t_quantile
+from dynamo_tune.study.spec.schema import CategoricalParam, FloatParam
 
 TEMPERATURE = FloatParam(type="float", low=0.0, high=1.0)
 T_975_2 = 4.302652729911275  # Student's t, 97.5 % quantile, 2 degrees of freedom (tables)

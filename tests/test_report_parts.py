@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from dynamo_tune.report.measured import measured_facts
 from dynamo_tune.report.status import study_state
 from dynamo_tune.report.trial_rows import role_of
-from dynamo_tune.study.schema import StudySpec
+from dynamo_tune.study.spec.schema import StudySpec
 
 SPACE = {"router.temperature": {"type": "float", "low": 0.0, "high": 1.0}}
 

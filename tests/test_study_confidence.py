@@ -1,4 +1,4 @@
-"""dynamo_tune.study.confidence: summaries and Welch's interval against hand arithmetic.
+"""Summaries and Welch's interval (study.confirmation.confidence) against hand arithmetic.
 
 Expected values come from the arithmetic written in the comments; t quantiles are literals
 from a t table (checked against a numeric integration of the t density), never from scipy.
@@ -12,7 +12,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from dynamo_tune.study.confidence import (
+from dynamo_tune.study.confirmation.confidence import (
     Difference,
     Summary,
     above_zero,

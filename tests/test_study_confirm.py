@@ -24,7 +24,7 @@ from study_helpers import open_study, sigkill_when
 from dynamo_tune.cli.main import main
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.study import confirm_study_file, run_study_file
-from dynamo_tune.study.readback import stored_verdict
+from dynamo_tune.study.read.answers import stored_verdict
 
 TEMPERATURES = {"router.temperature": {"type": "categorical", "choices": [0.0, 0.3, 0.6]}}
 GRID = {

@@ -1,11 +1,11 @@
-"""dynamo_tune.study.edges: values at the edge of their searched range, by hand arithmetic."""
+"""Values at the edge of their searched range (study.confirmation.edges), by hand arithmetic."""
 
 from __future__ import annotations
 
 import pytest
 
-from dynamo_tune.study.edges import Edge, near_bounds, suggestion
-from dynamo_tune.study.schema import CategoricalParam, FloatParam, IntParam
+from dynamo_tune.study.confirmation.edges import Edge, near_bounds, suggestion
+from dynamo_tune.study.spec.schema import CategoricalParam, FloatParam, IntParam
 
 LINEAR = FloatParam(type="float", low=0.0, high=2.0)
 LOG = FloatParam(type="float", low=0.25, high=8.0, log=True)

@@ -25,7 +25,7 @@ from dynamo_tune.deploy.spec import CommandDeploymentSpec, ExternalDeploymentSpe
 from dynamo_tune.errors import RunStopped
 from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.study import confirm_study_file, run_study_file
-from dynamo_tune.study.outcome import NO_KV_EVENTS, NO_KV_EVENTS_WARNING
+from dynamo_tune.study.trial.outcome import NO_KV_EVENTS, NO_KV_EVENTS_WARNING
 
 FAULT_REASON = (
     "workload: DeploymentFault: worker-1 (pid 4242) exited (signal 9, SIGKILL) during the workload"

@@ -21,10 +21,10 @@ from dynamo_tune.errors import SpecError
 from dynamo_tune.metrics import PrometheusBackend, ScrapeBackend
 from dynamo_tune.metrics.access import PrometheusAccess
 from dynamo_tune.study import run_study_file
-from dynamo_tune.study.checks import check_metrics_source
-from dynamo_tune.study.loading import load_spec
-from dynamo_tune.study.schema import MetricsSpec
-from dynamo_tune.study.services import metrics_backend, uses_prometheus
+from dynamo_tune.study.run.services import metrics_backend, uses_prometheus
+from dynamo_tune.study.spec.checks import check_metrics_source
+from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.spec.schema import MetricsSpec
 
 DYNAMO_TUNE = str(Path(sys.executable).with_name("dynamo-tune"))
 EXTERNAL = {"kind": "external", "frontend_url": "http://127.0.0.1:9", "model": "tiny"}

@@ -25,8 +25,8 @@ from study_helpers import assert_extras_pruned_unmeasured, closing_study, trials
 from dynamo_tune.cli.main import main
 from dynamo_tune.errors import SpecError, StorageError
 from dynamo_tune.study import run_study_file
-from dynamo_tune.study.attr_keys import StudyAttr, TrialAttr
-from dynamo_tune.study.storage import expand_env, resolve_storage
+from dynamo_tune.study.store.storage import expand_env, resolve_storage
+from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
 
 FAKES = Path(__file__).with_name("fakes.py")
 PASSWORD_VAR = "TUNE_DB_PASSWORD"

@@ -23,11 +23,11 @@ from study_helpers import (
 )
 
 from dynamo_tune.study import run_study_file
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.loading import load_spec
-from dynamo_tune.study.recovery import runner_identity
-from dynamo_tune.study.space import SearchSpace
-from dynamo_tune.study.storage import open_storage, resolve_storage
+from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.spec.space import SearchSpace
+from dynamo_tune.study.store.storage import open_storage, resolve_storage
+from dynamo_tune.study.trial.attr_keys import TrialAttr
+from dynamo_tune.study.trial.runner import runner_identity
 
 pytestmark = pytest.mark.integration  # child runner processes (fake services, real storage)
 

@@ -14,8 +14,8 @@ from study_helpers import REQUIRED_ATTRS, open_storage_of, open_study
 
 from dynamo_tune.errors import RunStopped, SpecError
 from dynamo_tune.study import run_study_file
-from dynamo_tune.study.loading import load_spec
-from dynamo_tune.study.outcome import recompute_score
+from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.trial.outcome import recompute_score
 
 
 def _states(study: optuna.Study) -> list[str]:

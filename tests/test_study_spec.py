@@ -9,7 +9,7 @@ from fakes import write_study
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.loading import load_spec, parse_spec
+from dynamo_tune.study.spec.loading import load_spec, parse_spec
 
 
 def _problems(path: Path) -> str:

@@ -14,21 +14,21 @@ from dynamo_tune.deploy.base import AppliedConfig
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.errors import SpecError
 from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.study.loading import load_spec
-from dynamo_tune.study.objective import Objective
-from dynamo_tune.study.outcome import Measurement, evaluate
-from dynamo_tune.study.progress import duration, eta_seconds, overhead_share, progress_line
-from dynamo_tune.study.samplers import constraints_from_attrs, run_seed
-from dynamo_tune.study.schema import (
+from dynamo_tune.study.confirmation.verdict import Verdict
+from dynamo_tune.study.run.progress import duration, eta_seconds, overhead_share, progress_line
+from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.spec.schema import (
     CategoricalParam,
     ConstraintSpec,
     FloatParam,
     IntParam,
     ObjectiveSpec,
 )
-from dynamo_tune.study.space import SearchSpace, fixed_values, grid_values, make_candidate
-from dynamo_tune.study.storage import resolve_storage
-from dynamo_tune.study.verdict import Verdict
+from dynamo_tune.study.spec.space import SearchSpace, fixed_values, grid_values, make_candidate
+from dynamo_tune.study.store.samplers import constraints_from_attrs, run_seed
+from dynamo_tune.study.store.storage import resolve_storage
+from dynamo_tune.study.trial.objective import Objective
+from dynamo_tune.study.trial.outcome import Measurement, evaluate
 from dynamo_tune.workload.report import WorkloadReport
 from dynamo_tune.workload.spec import AgenticWorkloadSpec
 

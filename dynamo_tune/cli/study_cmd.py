@@ -70,8 +70,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from dynamo_tune.study import load_spec, storage_target
-    from dynamo_tune.study.samplers import make_sampler
-    from dynamo_tune.study.storage import check_location
+    from dynamo_tune.study.store.samplers import make_sampler
+    from dynamo_tune.study.store.storage import check_location
 
     loaded = load_spec(args.study_file)
     spec = loaded.spec
@@ -113,7 +113,7 @@ def _open(args: argparse.Namespace) -> tuple[LoadedSpec, StudyHandle]:
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.readback import trials_table
+    from dynamo_tune.study.read.answers import trials_table
 
     _, handle = _open(args)
     print(trials_table(handle.study))
@@ -121,7 +121,7 @@ def _trials(args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.readback import answer, best_output
+    from dynamo_tune.study.read.answers import answer, best_output
 
     _, handle = _open(args)
     text = best_output(handle.study, args.format, unconfirmed=args.unconfirmed)
@@ -148,7 +148,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.dashboard import dashboard_url, make_dashboard_server, serve
+    from dynamo_tune.study.read.dashboard import dashboard_url, make_dashboard_server, serve
 
     loaded, handle = _open(args)
     server = make_dashboard_server(handle.storage, handle.target, args.port)
@@ -164,7 +164,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.readback import csv_table
+    from dynamo_tune.study.read.answers import csv_table
 
     _, handle = _open(args)
     header, rows = csv_table(handle.study)

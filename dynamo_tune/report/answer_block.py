@@ -15,15 +15,15 @@ import yaml
 from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict
 
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.readback import (
+from dynamo_tune.study.confirmation.verdict import label_of
+from dynamo_tune.study.read.answers import (
     answer,
     best_config,
     improvement_text,
-    search_trials,
     stored_verdict,
 )
-from dynamo_tune.study.verdict import label_of
+from dynamo_tune.study.trial.attr_keys import TrialAttr
+from dynamo_tune.study.trial.selection import search_trials
 
 
 class _Model(BaseModel):

@@ -31,10 +31,11 @@ from dynamo_tune.report.measured import Fact, kve_ceiling_of, measured_facts
 from dynamo_tune.report.measured_figures import confirmation_plots, kve_ttft_plot
 from dynamo_tune.report.status import StudyState, study_state
 from dynamo_tune.report.trial_rows import TrialRow, trial_rows
-from dynamo_tune.study.attr_keys import StudyAttr
-from dynamo_tune.study.confidence import t_quantile
-from dynamo_tune.study.readback import is_confirmation, stored_verdict
-from dynamo_tune.study.schema import StudySpec
+from dynamo_tune.study.confirmation.confidence import t_quantile
+from dynamo_tune.study.read.answers import stored_verdict
+from dynamo_tune.study.spec.schema import StudySpec
+from dynamo_tune.study.trial.attr_keys import StudyAttr
+from dynamo_tune.study.trial.selection import is_confirmation
 
 
 class ReportContents(BaseModel):

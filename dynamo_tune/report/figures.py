@@ -23,7 +23,7 @@ from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from dynamo_tune.study.readback import is_confirmation
+from dynamo_tune.study.trial.selection import is_confirmation
 
 
 @dataclass

@@ -36,8 +36,8 @@ from typing import Any, Literal
 from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.schema import CategoricalParam, ParamSpec
+from dynamo_tune.study.spec.schema import CategoricalParam, ParamSpec
+from dynamo_tune.study.trial.attr_keys import TrialAttr
 
 CONFIDENCE = 0.95
 

@@ -14,8 +14,8 @@ from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.schema import ConstraintSpec, StudySpec
+from dynamo_tune.study.spec.schema import ConstraintSpec, StudySpec
+from dynamo_tune.study.trial.attr_keys import TrialAttr
 from dynamo_tune.workload.spec import AgenticWorkloadSpec, TraceWorkloadSpec
 
 

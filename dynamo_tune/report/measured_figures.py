@@ -16,10 +16,10 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.colors import qualitative
 
 from dynamo_tune.report.figures import Plot
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.confidence import mean_interval
-from dynamo_tune.study.readback import is_confirmation
-from dynamo_tune.study.verdict import Verdict
+from dynamo_tune.study.confirmation.confidence import mean_interval
+from dynamo_tune.study.confirmation.verdict import Verdict
+from dynamo_tune.study.trial.attr_keys import TrialAttr
+from dynamo_tune.study.trial.selection import is_confirmation
 
 
 def kve_ttft_plot(

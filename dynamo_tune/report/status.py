@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
-from dynamo_tune.study.attr_keys import StudyAttr, TrialAttr
-from dynamo_tune.study.progress import duration, overhead_share
-from dynamo_tune.study.readback import is_confirmation
-from dynamo_tune.study.schema import StudySpec
+from dynamo_tune.study.run.progress import duration, overhead_share
+from dynamo_tune.study.spec.schema import StudySpec
+from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
+from dynamo_tune.study.trial.selection import is_confirmation
 
 
 class StudyState(BaseModel):

@@ -14,8 +14,8 @@ from typing import Any
 from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
-from dynamo_tune.study.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
-from dynamo_tune.study.readback import is_confirmation
+from dynamo_tune.study.trial.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
+from dynamo_tune.study.trial.selection import is_confirmation
 
 CORE_COLUMNS: tuple[tuple[str, str], ...] = (
     (TrialAttr.KV_EFFICIENCY, "KVE"),

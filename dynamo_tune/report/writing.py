@@ -17,8 +17,8 @@ from pathlib import Path
 from dynamo_tune.errors import SpecError
 from dynamo_tune.report.contents import build_report
 from dynamo_tune.report.page import render
-from dynamo_tune.study.loading import load_spec
-from dynamo_tune.study.opening import open_existing
+from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.store.opening import open_existing
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics import MetricsBackend, PrometheusBackend, ScrapeBackend
 from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
 from dynamo_tune.metrics.prom_parse import QueryFailed
-from dynamo_tune.study.artifacts import FileArtifactSink
-from dynamo_tune.study.objective import TrialServices
-from dynamo_tune.study.opening import StudyHandle
-from dynamo_tune.study.schema import MetricsSpec
-from dynamo_tune.study.space import Candidate
+from dynamo_tune.study.spec.schema import MetricsSpec
+from dynamo_tune.study.spec.space import Candidate
+from dynamo_tune.study.store.opening import StudyHandle
+from dynamo_tune.study.trial.artifacts import FileArtifactSink
+from dynamo_tune.study.trial.objective import TrialServices
 from dynamo_tune.workload import make_workload
 from dynamo_tune.workload.base import Workload
 

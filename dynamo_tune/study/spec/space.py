@@ -22,18 +22,22 @@ from optuna.distributions import (
     IntDistribution,
     distribution_to_json,
 )
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from dynamo_tune.deploy.router import RouterConfig
-from dynamo_tune.study.conditions import (
+from dynamo_tune.study.spec.conditions import (
     Conditions,
     active_subset,
     conditions_of,
     is_active,
     suggestion_order,
 )
-from dynamo_tune.study.edges import Edge
-from dynamo_tune.study.schema import CategoricalParam, FloatParam, IntParam, ParamSpec, StudySpec
+from dynamo_tune.study.spec.schema import (
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    ParamSpec,
+)
 from dynamo_tune.workload.hints import PrefixHints
 
 SECTIONS = ("router", "hints", "workload")
@@ -226,24 +230,3 @@ def fixed_values(
         if value is not None and contains(param, value):
             params[name] = value
     return space.active(params), overrides
-
-
-def can_widen(spec: StudySpec, edge: Edge) -> bool:
-    """Whether the searched range of `edge.name` could extend past `edge.limit`: a value half
-    a range width beyond it is still one the study's configuration accepts (Dynamo's own
-    limits, e.g. temperature >= 0, are not widened past)."""
-    param = spec.search_space.get(edge.name)
-    if not isinstance(param, FloatParam | IntParam):
-        return False
-    if param.log:
-        beyond = edge.limit * 2 if edge.bound == "high" else edge.limit / 2
-    else:
-        step = (param.high - param.low) / 2 or 1
-        beyond = edge.limit + step if edge.bound == "high" else edge.limit - step
-    if isinstance(param, IntParam):
-        beyond = int(round(beyond))
-    try:
-        make_candidate({edge.name: beyond}, spec.deployment.router, spec.workload)
-    except (ValidationError, ValueError):
-        return False
-    return True

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from dynamo_tune.study.attr_keys import HEADLINE_METRICS, TrialAttr
+from dynamo_tune.study.trial.attr_keys import HEADLINE_METRICS, TrialAttr
 
 
 def duration(seconds: float | None) -> str:

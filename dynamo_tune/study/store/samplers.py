@@ -19,9 +19,9 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.schema import FloatParam, ParamSpec, StudySpec
-from dynamo_tune.study.space import grid_values, paste_value
+from dynamo_tune.study.spec.schema import FloatParam, ParamSpec, StudySpec
+from dynamo_tune.study.spec.space import grid_values, paste_value
+from dynamo_tune.study.trial.attr_keys import TrialAttr
 
 NEEDS: dict[str, tuple[str, ...]] = {
     "gp": ("torch", "scipy"),

@@ -10,44 +10,15 @@ whose `tell(FAIL)` succeeds re-enqueues, so two runners never duplicate a retry.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import warnings
-from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.attr_keys import CARRIED_ON_RETRY, CONFIRM_STAGE, StudyAttr, TrialAttr
-
-
-def _process_start(pid: int) -> str | None:
-    """Start time of `pid` in clock ticks since boot (Linux), None if unknown or gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def runner_identity(pid: int | None = None) -> dict[str, Any]:
-    """Who runs a trial: this host, this pid and its start time (guards against pid reuse)."""
-    pid = os.getpid() if pid is None else pid
-    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
-
-
-def runner_is_dead(runner: Any) -> bool:
-    """True only if `runner` was a process on this host that no longer exists."""
-    if not isinstance(runner, dict) or runner.get("host") != socket.gethostname():
-        return False
-    pid = runner.get("pid")
-    if not isinstance(pid, int):
-        return False
-    start = _process_start(pid)
-    return start is None or (runner.get("start") is not None and start != runner.get("start"))
+from dynamo_tune.study.trial.attr_keys import CARRIED_ON_RETRY, CONFIRM_STAGE, StudyAttr, TrialAttr
+from dynamo_tune.study.trial.runner import runner_is_dead
 
 
 def reenqueue_once(study: optuna.Study, trial: FrozenTrial) -> bool:

@@ -22,8 +22,8 @@ from typing import Any
 
 from dynamo_tune.deploy.dynamo_defaults import dynamo_router_defaults
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.conditions import ROUTER_MODE
-from dynamo_tune.study.schema import ParamSpec, PresetName, Scalar, StudySpec
+from dynamo_tune.study.spec.conditions import ROUTER_MODE
+from dynamo_tune.study.spec.schema import ParamSpec, PresetName, Scalar, StudySpec
 
 AGENTIC: dict[str, Scalar] = {
     ROUTER_MODE: "kv",

@@ -17,8 +17,8 @@ import yaml
 from pydantic import ValidationError
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.checks import check_spec
-from dynamo_tune.study.schema import StudySpec
+from dynamo_tune.study.spec.checks import check_spec
+from dynamo_tune.study.spec.schema import StudySpec
 
 
 @dataclass(frozen=True)

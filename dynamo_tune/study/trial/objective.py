@@ -35,11 +35,11 @@ from optuna.trial import TrialState
 from dynamo_tune.deploy.base import Deployment, Endpoints
 from dynamo_tune.errors import DeploymentFault, MetricsError
 from dynamo_tune.metrics.backend import MetricsBackend
-from dynamo_tune.study.attr_keys import CONFIRM_STAGE, TrialAttr
-from dynamo_tune.study.outcome import Measurement, Outcome, evaluate
-from dynamo_tune.study.recovery import runner_identity
-from dynamo_tune.study.schema import StudySpec
-from dynamo_tune.study.space import Candidate, SearchSpace, make_candidate
+from dynamo_tune.study.spec.schema import StudySpec
+from dynamo_tune.study.spec.space import Candidate, SearchSpace, make_candidate
+from dynamo_tune.study.trial.attr_keys import CONFIRM_STAGE, TrialAttr
+from dynamo_tune.study.trial.outcome import Measurement, Outcome, evaluate
+from dynamo_tune.study.trial.runner import runner_identity
 from dynamo_tune.workload.base import Workload
 
 READY_TIMEOUT_S = 120.0

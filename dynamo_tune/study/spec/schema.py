@@ -3,7 +3,7 @@
 Every model forbids unknown keys, so a typo is an error with its location, never a silently
 ignored setting. Cross-section rules that need the search space's targets (ranges valid for
 `RouterConfig`, baseline values inside the space, grid-able spaces) live in
-`dynamo_tune.study.checks`; loading and error formatting in `dynamo_tune.study.loading`.
+`dynamo_tune.study.spec.checks`; loading and error formatting in `dynamo_tune.study.spec.loading`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dynamo_tune.workload.spec import WorkloadSpec
 
 SamplerName = Literal["tpe", "random", "grid", "gp", "nsga2", "cmaes", "qmc"]
 PresetName = Literal["dynamo-defaults", "agentic"]
-"""Built-in starting points `study.enqueue` may name (`dynamo_tune.study.presets`)."""
+"""Built-in starting points `study.enqueue` may name (`dynamo_tune.study.spec.presets`)."""
 Scalar = str | bool | int | float | None
 
 MetricName = Literal[

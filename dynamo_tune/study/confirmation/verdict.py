@@ -20,8 +20,7 @@ from typing import Any, Literal
 from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
-from dynamo_tune.study.attr_keys import TrialAttr
-from dynamo_tune.study.confidence import (
+from dynamo_tune.study.confirmation.confidence import (
     Difference,
     Summary,
     above_zero,
@@ -29,8 +28,9 @@ from dynamo_tune.study.confidence import (
     summarize,
     welch_interval,
 )
-from dynamo_tune.study.edges import Edge, near_bounds, suggestion
-from dynamo_tune.study.schema import ConstraintSpec, ObjectiveSpec, ParamSpec
+from dynamo_tune.study.confirmation.edges import Edge, near_bounds, suggestion
+from dynamo_tune.study.spec.schema import ConstraintSpec, ObjectiveSpec, ParamSpec
+from dynamo_tune.study.trial.attr_keys import TrialAttr
 
 _RULES = ("metrics_complete", "workload_ok")
 """Constraint keys every measurement must satisfy on its own (not judged on means)."""

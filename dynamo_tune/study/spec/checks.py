@@ -19,10 +19,10 @@ from dynamo_tune.deploy.router_flags import knob_used_in
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.errors import SpecError
 from dynamo_tune.metrics.access import USE_ENV_OR_FILE, url_has_credentials
-from dynamo_tune.study.conditions import ROUTER_MODE, conditions_of, suggestion_order
-from dynamo_tune.study.presets import entries
-from dynamo_tune.study.schema import CategoricalParam, ParamSpec, StudySpec
-from dynamo_tune.study.space import (
+from dynamo_tune.study.spec.conditions import ROUTER_MODE, conditions_of, suggestion_order
+from dynamo_tune.study.spec.presets import entries
+from dynamo_tune.study.spec.schema import CategoricalParam, ParamSpec, StudySpec
+from dynamo_tune.study.spec.space import (
     contains,
     distribution,
     grid_values,

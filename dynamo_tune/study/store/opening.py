@@ -19,24 +19,24 @@ from optuna.exceptions import DuplicatedStudyError, ExperimentalWarning
 from optuna.trial import TrialState
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.attr_keys import StudyAttr, TrialAttr
-from dynamo_tune.study.loading import LoadedSpec
-from dynamo_tune.study.presets import entries, router_defaults_if_installed
-from dynamo_tune.study.recovery import (
+from dynamo_tune.study.spec.loading import LoadedSpec
+from dynamo_tune.study.spec.presets import entries, router_defaults_if_installed
+from dynamo_tune.study.spec.schema import StudySpec
+from dynamo_tune.study.spec.space import SearchSpace, fixed_values
+from dynamo_tune.study.store.recovery import (
     check_space,
     fail_dead_trials,
     fail_stale_trials,
     heartbeat_failed_callback,
 )
-from dynamo_tune.study.samplers import make_sampler, run_seed
-from dynamo_tune.study.schema import StudySpec
-from dynamo_tune.study.space import SearchSpace, fixed_values
-from dynamo_tune.study.storage import (
+from dynamo_tune.study.store.samplers import make_sampler, run_seed
+from dynamo_tune.study.store.storage import (
     StorageTarget,
     open_storage,
     resolve_storage,
     storage_errors,
 )
+from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
 
 INIT_WAIT_S = 30.0
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynamo_tune.deploy.router_flags import knob_used_in
-from dynamo_tune.study.schema import CategoricalParam, ParamSpec
+from dynamo_tune.study.spec.schema import CategoricalParam, ParamSpec
 
 ROUTER_MODE = "router.mode"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from dynamo_tune.study.attr_keys import CONFIRM_STAGE, StudyAttr, TrialAttr
-from dynamo_tune.study.readback import is_confirmation, ranked, search_trials
+from dynamo_tune.study.trial.attr_keys import CONFIRM_STAGE, StudyAttr, TrialAttr
+from dynamo_tune.study.trial.selection import is_confirmation, ranked, search_trials
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from dynamo_tune.study.schema import FloatParam, IntParam, ParamSpec
+from pydantic import ValidationError
+
+from dynamo_tune.study.spec.schema import FloatParam, IntParam, ParamSpec, StudySpec
+from dynamo_tune.study.spec.space import make_candidate
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,24 @@ def suggestion(edge: Edge) -> str:
         f"{edge.name} = {edge.value:g} is within {100 * edge.share:g} %{scale} of the {side} "
         f"bound {edge.limit:g} of its searched range: {action}"
     )
+
+
+def can_widen(spec: StudySpec, edge: Edge) -> bool:
+    """Whether the searched range of `edge.name` could extend past `edge.limit`: a value half
+    a range width beyond it is still one the study's configuration accepts (Dynamo's own
+    limits, e.g. temperature >= 0, are not widened past)."""
+    param = spec.search_space.get(edge.name)
+    if not isinstance(param, FloatParam | IntParam):
+        return False
+    if param.log:
+        beyond = edge.limit * 2 if edge.bound == "high" else edge.limit / 2
+    else:
+        step = (param.high - param.low) / 2 or 1
+        beyond = edge.limit + step if edge.bound == "high" else edge.limit - step
+    if isinstance(param, IntParam):
+        beyond = int(round(beyond))
+    try:
+        make_candidate({edge.name: beyond}, spec.deployment.router, spec.workload)
+    except (ValidationError, ValueError):
+        return False
+    return True

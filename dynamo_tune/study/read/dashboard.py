@@ -11,7 +11,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from dynamo_tune.net import LOOPBACK
-from dynamo_tune.study.storage import StorageTarget
+from dynamo_tune.study.store.storage import StorageTarget
 
 
 class _QuietHandler(WSGIRequestHandler):
