@@ -28,14 +28,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from dynamo_tune.deploy.prometheus import PrometheusServer
-from dynamo_tune.metrics import PrometheusBackend
-from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
-from dynamo_tune.metrics.promql import window_delta_query
-from dynamo_tune.metrics.queries import METRIC_REGISTRY
+from dynamo_tune.metrics import (
+    DEFAULT_TIMEOUT_S,
+    METRIC_REGISTRY,
+    PrometheusAPI,
+    PrometheusBackend,
+    new_client,
+    window_delta_query,
+)
 from dynamo_tune.net import LOOPBACK, free_port
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-"""The real /metrics captures: `../shared/reference` beside the repository (design.md §7)."""
+"""The real /metrics captures: `../shared/reference` beside the repository (what they export:
+docs/architecture.md#metric-names)."""
 FILES = {
     "frontend": "dynamo-1.6.1-frontend-kv-router.metrics.txt",
     "worker-0": "dynamo-1.6.1-mocker-worker.metrics.txt",
@@ -156,7 +161,7 @@ async def bench(url: str, runs: int, label: str) -> None:
         live_end = time.time()
         waits.append((await timed_collect(concurrent, live_end - 4.0, live_end))[1])
 
-    async with new_client(10) as client:
+    async with new_client(DEFAULT_TIMEOUT_S) as client:
         present = await PrometheusAPI(client, url).metric_names(
             [s.series for s in METRIC_REGISTRY], start - 1, end + 1
         )

@@ -21,12 +21,12 @@ from typing import Any
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.errors import DeploymentError, WorkloadError
-from dynamo_tune.metrics.models import DynamoMetricsResult
+from dynamo_tune.metrics import DynamoMetricsResult
 from dynamo_tune.study.spec.space import Candidate
 from dynamo_tune.study.store.opening import StudyHandle
 from dynamo_tune.study.trial.objective import TrialServices
 from dynamo_tune.workload.hints import PrefixHints
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.result import WorkloadReport
 
 
 class FakeClock:
@@ -129,7 +129,7 @@ class FakeDeployment:
             args += ["--router-temperature", str(router.temperature)]
         return AppliedConfig(router=router, frontend_args=args, restarted=["frontend"])
 
-    async def wait_ready(self, timeout_s: float) -> None:
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
         self.cluster.log("ready")
 
     async def reset(self) -> None:
@@ -318,6 +318,10 @@ def fake_stack(
 
 def main(argv: list[str]) -> int:
     """Child-process entry: a fake-driven `dynamo-tune run` in real time."""
+    import optuna
+
+    from dynamo_tune.cli.main import configure_logging
+    from dynamo_tune.cli.run_output import TextReporter
     from dynamo_tune.study import run_study_file
 
     parser = argparse.ArgumentParser()
@@ -328,7 +332,14 @@ def main(argv: list[str]) -> int:
     stack = fake_stack(clock=RealClock(), workload_seconds=args.trial_seconds)
     stack.deployment.scrape_interval_s = 0.01
     try:
-        run_study_file(args.study_file, stack.services, n_trials=args.n_trials)
+        configure_logging()  # as `dynamo-tune run` does
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        run_study_file(
+            args.study_file,
+            stack.services,
+            n_trials=args.n_trials,
+            report=TextReporter(sys.stdout),
+        )
         return 0
     finally:
         if stack.cluster.stopped:

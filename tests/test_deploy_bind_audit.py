@@ -9,10 +9,8 @@ descendants. Without the broker, Dynamo 1.6.1's direct-mode zmq publishers bind
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
-import re
 import socket
 import sys
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from local_stack_helpers import events_applied, wait_events_applied_above
 
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.local_commands import (
@@ -137,9 +136,16 @@ def _non_loopback(stack: LocalStack) -> dict[str, list[tuple[str, int]]]:
     return offenders
 
 
-async def _stored_events_applied(frontend_url: str, model: str) -> float:
-    """Σ `dynamo_component_kv_cache_events_applied{event_type="stored",status="ok"}`."""
+STORED_OK = {"event_type": "stored", "status": "ok"}
+
+
+async def _stored_events_applied(frontend_url: str, model: str) -> tuple[float, float]:
+    """`dynamo_component_kv_cache_events_applied{event_type="stored",status="ok"}` summed,
+    before one chat request and once it has risen after it (polled, 10 s at most: events
+    travel worker -> broker -> router asynchronously)."""
+    metrics_url = f"{frontend_url}/metrics"
     async with httpx.AsyncClient(timeout=30) as client:
+        before = await events_applied(client, metrics_url, **STORED_OK)
         body = {
             "model": model,
             "messages": [{"role": "user", "content": text(range(3000, 3200))}],
@@ -147,14 +153,8 @@ async def _stored_events_applied(frontend_url: str, model: str) -> float:
         }
         response = await client.post(f"{frontend_url}/v1/chat/completions", json=body)
         assert response.status_code == 200, response.text
-        await asyncio.sleep(1.0)  # events travel worker -> broker -> router asynchronously
-        metrics = (await client.get(f"{frontend_url}/metrics")).text
-    pattern = re.compile(
-        r'^dynamo_component_kv_cache_events_applied\{[^}]*event_type="stored"[^}]*'
-        r'status="ok"[^}]*\} (\S+)$',
-        re.M,
-    )
-    return sum(float(value) for value in pattern.findall(metrics))
+        after = await wait_events_applied_above(client, metrics_url, before, **STORED_OK)
+    return before, after
 
 
 @pytest.mark.integration
@@ -164,6 +164,7 @@ async def test_local_stack_listens_on_loopback_only(local_stack: LocalStack) -> 
     frontend_port = int(local_stack.frontend_url.rsplit(":", 1)[1])
     assert ("127.0.0.1", frontend_port) in listening_sockets(pids["frontend"])
     assert _non_loopback(local_stack) == {}
-    # The event plane still works through the broker: the router applied KV events.
+    # The event plane still works through the broker: the router applies a request's KV events.
     endpoints = local_stack.endpoints()
-    assert await _stored_events_applied(endpoints.frontend_url, endpoints.model) > 0
+    before, after = await _stored_events_applied(endpoints.frontend_url, endpoints.model)
+    assert after > before

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from test_deploy_router_flags import DYNAMO_ATTR
+from router_helpers import DYNAMO_ATTR
 
 from dynamo_tune.deploy import dynamo_router_defaults
 from dynamo_tune.deploy.dynamo_defaults import _read_defaults

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 from fakes import write_study
+from local_stack_helpers import LOCAL, TINY_WORKLOAD
 from study_helpers import open_study
-from test_study_integration import LOCAL, TINY_WORKLOAD
 
+from dynamo_tune.cli.run_output import TextReporter
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.net import free_port
@@ -67,7 +68,7 @@ def test_kv_trials_without_kv_events_are_named(tmp_path: Path, events_reach_rout
         return services
 
     out = io.StringIO()
-    run_study_file(path, services_for, out=out)
+    run_study_file(path, services_for, report=TextReporter(out))
     baseline, kv = open_study(path).get_trials()
     assert (baseline.params["router.mode"], kv.params["router.mode"]) == ("round-robin", "kv")
     for t in (baseline, kv):

@@ -11,15 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from local_stack_helpers import events_applied, wait_events_applied_above
 
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.prometheus import PrometheusNotFound
-from dynamo_tune.deploy.readiness import Observation, poll_until
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.deploy.stack_state import pid_alive
 from dynamo_tune.errors import DeploymentError
-from dynamo_tune.metrics.exposition import parse_exposition
 from dynamo_tune.vocab import text
 
 pytestmark = pytest.mark.integration
@@ -53,32 +52,15 @@ def cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
 
 
-EVENTS_APPLIED = "dynamo_component_kv_cache_events_applied"
-"""The frontend's counter of KV cache events its router's index applied."""
-
-
-async def events_applied(client: httpx.AsyncClient, metrics_url: str) -> float:
-    """Every series of the frontend's applied-KV-events counter, summed."""
-    body = (await client.get(metrics_url)).text
-    snapshot = parse_exposition(body, "frontend", {EVENTS_APPLIED})
-    return sum(v for series in snapshot.values() for v in series.values())
-
-
 async def test_repeat_prompt_hits_cache(local_stack: LocalStack) -> None:
     ep = local_stack.endpoints()
     prompt = text(range(1000, 1200))
     async with httpx.AsyncClient(timeout=30) as client:
         before = await events_applied(client, ep.metrics_urls[0])
         first = await chat(client, ep.frontend_url, ep.model, user(prompt))
-
-        async def indexed() -> Observation[None]:
-            now = await events_applied(client, ep.metrics_urls[0])
-            return Observation(now > before, f"{now - before:g} events applied", None)
-
         # the kv router sends the repeat to the worker holding its blocks once it has applied
         # that worker's KV events; before that, either of the 2 workers may get it
-        await poll_until(indexed, what="the router applying the first request's KV events",
-                         timeout_s=10, interval_s=0.1)  # fmt: skip
+        await wait_events_applied_above(client, ep.metrics_urls[0], before, timeout_s=10)
         second = await chat(client, ep.frontend_url, ep.model, user(prompt))
     assert first["prompt_tokens"] == 200
     assert second["prompt_tokens_details"]["cached_tokens"] > 0

@@ -15,9 +15,14 @@ from pydantic import ValidationError
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.errors import SpecError
-from dynamo_tune.metrics.access import BasicAuthSpec, PrometheusAccess, TlsSpec
-from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
-from dynamo_tune.metrics.prom_parse import QueryFailed
+from dynamo_tune.metrics import (
+    BasicAuthSpec,
+    PrometheusAccess,
+    PrometheusAPI,
+    QueryFailed,
+    TlsSpec,
+    new_client,
+)
 from dynamo_tune.study.spec.loading import load_spec
 from dynamo_tune.study.spec.schema import MetricsSpec
 
@@ -107,24 +112,26 @@ def test_secrets_are_read_when_the_client_is_built(
     monkeypatch.delenv("PROM_TOKEN", raising=False)
     access = PrometheusAccess(bearer_token_env="PROM_TOKEN")  # no error yet
     with pytest.raises(SpecError) as caught:
-        access.auth()
+        new_client(1.0, access)
     assert str(caught.value) == (
         "bearer_token_env: the environment variable PROM_TOKEN is not set or empty"
     )
     missing = tmp_path / "nope"
     with pytest.raises(SpecError) as caught:
-        PrometheusAccess(bearer_token_file=missing).auth()
+        new_client(1.0, PrometheusAccess(bearer_token_file=missing))
     assert (
         str(caught.value) == f"bearer_token_file: cannot read {missing}: No such file or directory"
     )
     empty = tmp_path / "empty"
     empty.write_text("\n")
     with pytest.raises(SpecError, match=f"basic_auth.password_file: {empty} is empty"):
-        PrometheusAccess(basic_auth=BasicAuthSpec(username="u", password_file=empty)).auth()
+        new_client(
+            1.0, PrometheusAccess(basic_auth=BasicAuthSpec(username="u", password_file=empty))
+        )
     binary = tmp_path / "binary"
     binary.write_bytes(b"\xff\xfe" + SECRET.encode())
     with pytest.raises(SpecError) as caught:
-        PrometheusAccess(bearer_token_file=binary).auth()
+        new_client(1.0, PrometheusAccess(bearer_token_file=binary))
     assert str(caught.value) == f"bearer_token_file: {binary} is not UTF-8 text"
     not_pem = tmp_path / "ca.pem"
     not_pem.write_text("not a certificate\n")

@@ -19,12 +19,13 @@ from metrics_helpers import assert_unreachable
 
 from dynamo_tune.metrics import (
     METRIC_QUERIES,
+    METRIC_REGISTRY,
     DynamoMetricsCollector,
+    DynamoMetricsConfig,
     PrometheusBackend,
+    window_delta_query,
 )
-from dynamo_tune.metrics.config import DynamoMetricsConfig
-from dynamo_tune.metrics.promql import RESET_LABEL, window_delta_query
-from dynamo_tune.metrics.queries import METRIC_REGISTRY
+from dynamo_tune.metrics._promql import RESET_LABEL
 from dynamo_tune.net import LOOPBACK, free_port, loopback_url
 
 URL = "http://prometheus.test:9090"

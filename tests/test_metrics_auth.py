@@ -43,8 +43,14 @@ from dynamo_tune.deploy.prometheus import (
     render_config,
 )
 from dynamo_tune.errors import MetricsError, RunStopped
-from dynamo_tune.metrics import DynamoMetricsConfig, PrometheusBackend, collect_dynamo_metrics
-from dynamo_tune.metrics.access import BasicAuthSpec, PrometheusAccess, TlsSpec
+from dynamo_tune.metrics import (
+    BasicAuthSpec,
+    DynamoMetricsConfig,
+    PrometheusAccess,
+    PrometheusBackend,
+    TlsSpec,
+    collect_dynamo_metrics,
+)
 from dynamo_tune.net import LOOPBACK, free_port, loopback_url
 from dynamo_tune.process import ManagedProcess
 from dynamo_tune.study import run_study_file

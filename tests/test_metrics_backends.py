@@ -130,27 +130,3 @@ async def test_prometheus_fixture_fails_loudly_without_the_binary(
     monkeypatch.setattr(prometheus_fixtures, "prometheus_binary", lambda: None)
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y prometheus"):
         await prometheus_fixtures.start_prometheus(tmp_path, {})
-
-
-def test_public_names_are_pinned() -> None:
-    import dynamo_tune.metrics as metrics
-
-    seed = {
-        "METRIC_QUERIES",
-        "DynamoMetricsConfig",
-        "DynamoMetricsResult",
-        "DynamoCoreMetrics",
-        "DynamoMetricsCollector",
-        "collect_dynamo_metrics",
-        "collect_core_metrics",
-    }
-    ours = {
-        "MetricsBackend",
-        "PrometheusAccess",
-        "PrometheusBackend",
-        "ScoreConfig",
-        "ScrapeBackend",
-        "optimization_score",
-    }
-    assert seed | ours <= set(metrics.__all__)
-    assert all(hasattr(metrics, name) for name in metrics.__all__)

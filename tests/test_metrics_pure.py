@@ -7,17 +7,25 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from dynamo_tune.metrics import METRIC_QUERIES, METRIC_REGISTRY, DynamoMetricsResult
-from dynamo_tune.metrics.config import DynamoMetricsConfig
-from dynamo_tune.metrics.durations import format_duration, parse_duration
-from dynamo_tune.metrics.edges import end_edge, first_scrapes_after, pending, scrape_interval
-from dynamo_tune.metrics.histogram import cumulative_from_observations, histogram_quantile
-from dynamo_tune.metrics.prom_parse import TargetState, parse_targets, parse_timestamp
-from dynamo_tune.metrics.promql import window_delta_query, window_gauge_query
-from dynamo_tune.metrics.queries import METRIC_SPECS, MetricSpec
-from dynamo_tune.metrics.series import counter_deltas, decreasing, labels_of
-from dynamo_tune.metrics.snapshots import last_at_or_before, over_time, window_from_snapshots
-from dynamo_tune.metrics.window import WindowData, evaluate_window
+from dynamo_tune.metrics import (
+    METRIC_QUERIES,
+    METRIC_REGISTRY,
+    DynamoMetricsConfig,
+    DynamoMetricsResult,
+    MetricSpec,
+    histogram_quantile,
+    parse_duration,
+    window_delta_query,
+)
+from dynamo_tune.metrics._durations import format_duration
+from dynamo_tune.metrics._edges import end_edge, first_scrapes_after, pending, scrape_interval
+from dynamo_tune.metrics._histogram import cumulative_from_observations
+from dynamo_tune.metrics._prom_parse import TargetState, parse_targets, parse_timestamp
+from dynamo_tune.metrics._promql import window_gauge_query
+from dynamo_tune.metrics._queries import METRIC_SPECS
+from dynamo_tune.metrics._series import counter_deltas, decreasing, labels_of
+from dynamo_tune.metrics._snapshots import last_at_or_before, over_time, window_from_snapshots
+from dynamo_tune.metrics._window import WindowData, evaluate_window
 
 INF = math.inf
 SEED_KEYS = [
@@ -277,7 +285,7 @@ vllm:num_requests_running{engine="0"} 0
 
 
 def test_exposition_parse_keeps_wanted_samples_with_an_instance_label() -> None:
-    from dynamo_tune.metrics.exposition import parse_exposition
+    from dynamo_tune.metrics._exposition import parse_exposition
 
     wanted = {"dynamo_frontend_time_to_first_token_seconds_bucket", "vllm:num_requests_running"}
     snapshot = parse_exposition(EXPOSITION, "http://w0/metrics", wanted)
@@ -293,7 +301,7 @@ def test_exposition_parse_keeps_wanted_samples_with_an_instance_label() -> None:
 
 
 def test_range_mode_takes_the_latest_sample_and_combines_series_by_kind() -> None:
-    from dynamo_tune.metrics.rangemode import fallback_span, instant_value, latest_value
+    from dynamo_tune.metrics._rangemode import fallback_span, instant_value, latest_value
 
     a, b = labels_of({"w": "a"}), labels_of({"w": "b"})
     matrix = [(a, [(10.0, 1.0), (20.0, 2.0)]), (b, [(10.0, 5.0), (20.0, 3.0), (30.0, math.nan)])]

@@ -1,4 +1,4 @@
-"""The optimization score and the KVE source chain (design.md §2)."""
+"""The optimization score and the KVE source chain (docs/architecture.md#score)."""
 
 from __future__ import annotations
 

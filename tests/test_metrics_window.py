@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from fixtures.prometheus import (
     start_prometheus,
     wait_scraped_after,
 )
+from wait_helpers import async_wait_for
 
 from dynamo_tune.deploy.prometheus import PrometheusServer
 from dynamo_tune.metrics import PrometheusBackend, ScrapeBackend
@@ -83,6 +83,12 @@ def test_bucket_quantile_helper_by_hand() -> None:
     assert bucket_quantile(0.99, (0.1, 0.2), [0.05, 0.3, 0.4, 0.5]) == 0.2
     # first bucket starts at 0: rank 1 of 2 in (0, 0.4] -> 0.2
     assert bucket_quantile(0.5, (0.4,), [0.1, 0.3]) == pytest.approx(0.2)
+
+
+def sampled_after(scrape: ScrapeBackend, moment: float) -> bool:
+    """The scrape backend's background sampler has taken a snapshot it asked for after
+    `moment` (its timeline holds `(time asked, snapshots)`, oldest first)."""
+    return scrape._timeline[-1][0] > moment
 
 
 def noise(exporter: DynamoExporter, worker: str, n: int = 30) -> None:
@@ -195,7 +201,9 @@ async def test_scrape_backend_leaves_out_warmup_after_mark_start(
     scrape = ScrapeBackend([dynamo_exporter.url], sample_interval_s=0.2)
     await scrape.mark_start()
     noise(dynamo_exporter, "w0")  # a warmup inside the workload, before its window
-    await asyncio.sleep(0.6)  # the quiet gap: background samples fall here
+    warmed = time.time()
+    # the quiet gap: a background sample (every 0.2 s) falls after the warmup, before `start`
+    await async_wait_for(lambda: sampled_after(scrape, warmed), 5, what="a sample after warmup")
     start = time.time()
     fed = Fed()
     for i in range(30):
@@ -224,7 +232,10 @@ async def test_counter_reset_inside_window_is_reported(tmp_path: Path) -> None:
             buckets=TTFT_BUCKETS, registry=exporter.registry,
         )  # fmt: skip
         exporter.ttft.labels(model="tiny", worker="w0")  # exported again, from 0
-        await asyncio.sleep(1.3)  # Prometheus and the scrape backend's sampler see the drop
+        reset = time.time()
+        # Prometheus and the scrape backend's sampler see the drop before the counts pass it
+        await wait_scraped_after(server.url, reset)
+        await async_wait_for(lambda: sampled_after(scrape, reset), 5, what="a sample after reset")
         for _ in range(30):  # more than before the reset: the difference alone looks fine
             exporter.feed("w0", 0.05, [0.01], 100, 10)
         end = time.time()

@@ -1,8 +1,8 @@
 """`dynamo-tune report` on fake-driven studies: the file, what it loads, what it says.
 
-The fake cluster (tests/fakes.py) is deterministic; `ModeOnlyMetrics` below makes the router
-mode the only knob that moves the score and adds a repeating TTFT jitter, so the knobs that
-did not matter are known by construction.
+The fake cluster (tests/fakes.py) is deterministic; `ModeOnlyMetrics`
+(tests/fake_metrics_helpers.py) makes the router mode the only knob that moves the score and
+adds a repeating TTFT jitter, so the knobs that did not matter are known by construction.
 """
 
 from __future__ import annotations
@@ -15,37 +15,19 @@ from typing import Any
 
 import optuna
 import pytest
-from fakes import FakeMetricsBackend, fake_stack, write_study
+from fake_metrics_helpers import GRID, PARETO, RANDOM_12, FlatNoisyMetrics, ModeOnlyMetrics
+from fakes import fake_stack, write_study
 from report_helpers import listed_trials, read, remote_loads, text_of
 from study_helpers import closing_study, open_study
 
 from dynamo_tune.cli.main import main
+from dynamo_tune.cli.run_output import TextReporter, next_steps
 from dynamo_tune.errors import RunStopped
-from dynamo_tune.metrics.models import DynamoMetricsResult
 from dynamo_tune.study import load_spec, open_for_run, run_study_file
 from dynamo_tune.study.confirmation.verdict import label_of
-from dynamo_tune.study.read.answers import stored_verdict
+from dynamo_tune.study.confirmation.verdict_text import headline
+from dynamo_tune.study.read.answers import verdict_of
 from dynamo_tune.study.trial.selection import ranked
-
-PARETO = [{"maximize": "kv_efficiency"}, {"minimize": "ttft_p95_seconds"}]
-RANDOM_12 = {"study.n_trials": 12, "study.sampler": {"name": "random", "seed": 3}}
-
-
-class ModeOnlyMetrics(FakeMetricsBackend):
-    """kv: KVE 0.6, TTFT p95 0.7 s; round-robin: KVE 0.25, TTFT p95 0.9 s; ITL 0.05 s.
-    TTFT is multiplied by 1 + 0.02·((3k) mod 5 − 2) for the k-th collection (±4 %)."""
-
-    async def collect(self, start: float, end: float) -> DynamoMetricsResult:
-        result = await super().collect(start, end)
-        kv = self.cluster.router is not None and self.cluster.router.mode == "kv"
-        jitter = 1 + 0.02 * ((len(self.windows) * 3) % 5 - 2)
-        return result.model_copy(
-            update={
-                "ttft_p95": (0.7 if kv else 0.9) * jitter,
-                "itl_p95": 0.05,
-                "frontend_cached_tokens_rate": 60.0 if kv else 25.0,
-            }
-        )
 
 
 def _report(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[Path, str]:
@@ -73,14 +55,15 @@ def test_a_confirmed_study_reports_its_winner_noise_and_idle_knobs(
     stack = fake_stack()
     stack.metrics = ModeOnlyMetrics(stack.cluster)
     printed = io.StringIO()
-    run_study_file(path, stack.services, out=printed)
-    assert f"report:  dynamo-tune report {path}  (" in printed.getvalue().splitlines()[-1]
+    run_study_file(path, stack.services, report=TextReporter(printed))
+    assert printed.getvalue()  # the run's own lines; the CLI then prints where to look next:
+    assert next_steps(path)[-1].startswith(f"report:  dynamo-tune report {path}  (")
     out, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
-    verdict = stored_verdict(open_study(path))
+    verdict = verdict_of(open_study(path))
     assert verdict is not None and verdict.winner is not None
-    assert verdict.headline.startswith("confirmed winner: #")
-    assert verdict.headline in text
+    assert headline(verdict).startswith("confirmed winner: #")
+    assert headline(verdict) in text
     assert "--router-mode kv" in text  # the winner's frontend flags, paste-ready
     assert "router: mode: kv" in text  # ... and as router YAML
     # what was measured
@@ -108,12 +91,10 @@ def test_a_confirmed_study_reports_its_winner_noise_and_idle_knobs(
 def test_nothing_beating_the_baseline_is_the_headline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_study_confirm import GRID, FlatNoisyMetrics
-
     path = write_study(tmp_path, {**GRID, "study.confirm": {"top": 2, "repeats": 3}})
     stack = fake_stack()
     stack.metrics = FlatNoisyMetrics(stack.cluster)
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     _, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
     assert (
@@ -128,7 +109,7 @@ def test_an_unconfirmed_study_says_so_and_cannot_judge_its_knobs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_study(tmp_path, {"study.n_trials": 5})  # BASE_STUDY: confirm false
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     _, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
     assert '<p class="verdict unconfirmed">UNCONFIRMED raw best' in html
@@ -155,7 +136,7 @@ def test_a_pareto_study_draws_its_front_and_each_objective(
             "study.confirm": {"top": 2, "repeats": 2},
         },
     )
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     _, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
     assert "confirmed Pareto set:" in text
@@ -176,7 +157,7 @@ def test_an_unconfirmed_pareto_study_lists_its_raw_front(
 ) -> None:
     changes = {**RANDOM_12, "objective.directions": PARETO, "study.n_trials": 6}
     path = write_study(tmp_path, changes)  # BASE_STUDY: confirm false
-    run_study_file(path, fake_stack(deployment={"fail_apply": {2}}).services, out=io.StringIO())
+    run_study_file(path, fake_stack(deployment={"fail_apply": {2}}).services)
     _, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
     with closing_study(path) as study:
@@ -196,7 +177,7 @@ def test_a_study_whose_trials_all_failed_still_gets_a_report(
 ) -> None:
     path = write_study(tmp_path, {"study.max_failures_in_a_row": 2})
     with pytest.raises(RunStopped):
-        run_study_file(path, fake_stack(workload={"fail": True}).services, out=io.StringIO())
+        run_study_file(path, fake_stack(workload={"fail": True}).services)
     _, html = _report(path, capsys)
     text = _check_self_contained_and_complete(html, path)
     assert "no trial completed: all 2 finished trials FAILed" in text
@@ -209,7 +190,7 @@ def test_a_running_study_is_reported_as_running(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     with closing_study(path) as study:
         running = study.ask()  # another runner's trial, in progress
     _, html = _report(path, capsys)
@@ -235,7 +216,7 @@ def test_default_output_is_beside_the_study_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     assert main(["report", str(path)]) == 0
     assert (tmp_path / "fake.report.html").stat().st_size > 1_000_000  # plotly.js inlined
     assert "fake.report.html" in capsys.readouterr().out
@@ -255,7 +236,7 @@ def test_bad_input_is_a_clear_error_and_exit_2_and_nothing_is_written(
 ) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2})
     if setup != "no study":
-        run_study_file(path, fake_stack().services, out=io.StringIO())
+        run_study_file(path, fake_stack().services)
     before = _snapshot(path) if setup != "no study" else None
     original = path.read_text()
     out: Path = tmp_path / "report.html"
@@ -286,7 +267,7 @@ def test_optuna_logging_and_warnings_stay_off_the_terminal(
 ) -> None:
     # two COMPLETE trials: PED-ANOVA warns that its quantiles hold too few trials
     path = write_study(tmp_path, {"study.n_trials": 2})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     optuna.logging.set_verbosity(optuna.logging.INFO)
     out = tmp_path / "r.html"
     assert main(["report", str(path), "-o", str(out)]) == 0

@@ -4,15 +4,14 @@ draws every plot, with no console error."""
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import is_blank, visit
+from fake_metrics_helpers import PARETO, RANDOM_12, ModeOnlyMetrics
 from fakes import fake_stack, write_study
-from test_report import PARETO, RANDOM_12, ModeOnlyMetrics
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.study import run_study_file
@@ -43,7 +42,7 @@ def test_chromium_draws_every_plot_offline_without_errors(tmp_path: Path, kind: 
     path = write_study(tmp_path, STUDIES[kind])
     stack = fake_stack()
     stack.metrics = ModeOnlyMetrics(stack.cluster)
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     out = tmp_path / "report.html"
     assert main(["report", str(path), "-o", str(out)]) == 0
     expected = re.findall(r'<div id="(plot-[\w-]+)" class="plotly-graph-div"', out.read_text())

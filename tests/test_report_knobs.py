@@ -8,21 +8,23 @@ from typing import Any
 
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
-from optuna.trial import FrozenTrial, create_trial
+from optuna.trial import create_trial
 
 from dynamo_tune.report.knobs import Noise, knob_finding, measurement_noise, over_text
 from dynamo_tune.study.confirmation.confidence import t_quantile
 from dynamo_tune.study.spec.schema import CategoricalParam, FloatParam
+from dynamo_tune.study.trial.record import TrialRecord
 
 TEMPERATURE = FloatParam(type="float", low=0.0, high=1.0)
 T_975_2 = 4.302652729911275  # Student's t, 97.5 % quantile, 2 degrees of freedom (tables)
 T_975_10 = 2.228138851986274
 
 
-def _trial(value: float, params: dict[str, Any] | None = None, **attrs: Any) -> FrozenTrial:
+def _trial(value: float, params: dict[str, Any] | None = None, **attrs: Any) -> TrialRecord:
     params = params or {}
     dists = {k: _distribution(v) for k, v in params.items()}
-    return create_trial(value=value, params=params, distributions=dists, user_attrs=attrs)
+    trial = create_trial(value=value, params=params, distributions=dists, user_attrs=attrs)
+    return TrialRecord.from_frozen(trial)
 
 
 def _distribution(value: Any) -> Any:
@@ -33,7 +35,7 @@ def _distribution(value: Any) -> Any:
     return FloatDistribution(0.0, 1.0)
 
 
-def _temperature_trials(*pairs: tuple[float, float]) -> list[FrozenTrial]:
+def _temperature_trials(*pairs: tuple[float, float]) -> list[TrialRecord]:
     return [_trial(y, {"router.temperature": x}) for x, y in pairs]
 
 
@@ -133,7 +135,7 @@ def test_a_categorical_knob_is_grouped_by_choice() -> None:
 SESSION = CategoricalParam(type="categorical", choices=[True, False])
 
 
-def _mode_and_session(*rows: tuple[str, bool, float]) -> list[FrozenTrial]:
+def _mode_and_session(*rows: tuple[str, bool, float]) -> list[TrialRecord]:
     return [_trial(y, {"router.mode": m, "hints.session_id": s}) for m, s, y in rows]
 
 

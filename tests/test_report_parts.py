@@ -13,6 +13,7 @@ from dynamo_tune.report.measured import measured_facts
 from dynamo_tune.report.status import study_state
 from dynamo_tune.report.trial_rows import role_of
 from dynamo_tune.study.spec.schema import StudySpec
+from dynamo_tune.study.trial.record import StudyRecord, TrialRecord
 
 SPACE = {"router.temperature": {"type": "float", "low": 0.0, "high": 1.0}}
 
@@ -58,7 +59,7 @@ def test_a_trace_workload_and_a_rate_are_described() -> None:
 
 def test_roles_name_baseline_preset_confirmation_and_retry() -> None:
     def role(**attrs: Any) -> str:
-        return role_of(create_trial(value=1.0, user_attrs=attrs))
+        return role_of(TrialRecord.from_frozen(create_trial(value=1.0, user_attrs=attrs)))
 
     assert role(baseline=True) == "baseline"
     assert role(preset="agentic", retry_of=3) == "agentic, retry of #3"
@@ -75,7 +76,7 @@ def test_wall_time_and_overhead_from_trial_times() -> None:
         _timed(start, 40, 5, 0, TrialState.FAIL),
     ]
     spec = _spec({"kind": "local"}, {"kind": "agentic"}, confirm=False)
-    state = study_state(trials, spec, {}, dt.datetime.now(dt.UTC))
+    state = study_state(trials, spec, StudyRecord(), dt.datetime.now(dt.UTC))
     assert state.wall_seconds == 45.0  # first start to last end
     assert state.mean_trial_seconds == 15.0
     assert state.overhead_seconds == 5.0 and state.overhead_share == pytest.approx(0.4)
@@ -86,10 +87,10 @@ def test_wall_time_and_overhead_from_trial_times() -> None:
 
 def _timed(
     start: dt.datetime, offset_s: float, seconds: float, measured: float, state: TrialState
-) -> FrozenTrial:
+) -> TrialRecord:
     """A trial that started `offset_s` after `start` and took `seconds`."""
     begin = start + dt.timedelta(seconds=offset_s)
-    return FrozenTrial(
+    trial = FrozenTrial(
         number=0,
         state=state,
         value=1.0 if state == TrialState.COMPLETE else None,
@@ -102,3 +103,4 @@ def _timed(
         intermediate_values={},
         trial_id=0,
     )
+    return TrialRecord.from_frozen(trial)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import subprocess
 import sys
@@ -25,7 +24,7 @@ def done_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("cli")
     path = write_study(folder, {"study.n_trials": 4})
     stack = fake_stack(deployment={"fail_apply": {2}})
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     return path
 
 
@@ -115,7 +114,7 @@ def test_a_storage_that_cannot_be_created_is_exit_3_naming_it(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     stack = fake_stack()
     with pytest.raises(StorageError):
-        run_study_file(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services)
     assert not stack.cluster.started  # refused before any deployment starts
 
 

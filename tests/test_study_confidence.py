@@ -23,7 +23,7 @@ from dynamo_tune.study.confirmation.confidence import (
     welch_interval,
 )
 
-# design.md §8: five repeats each on the quickstart load.
+# docs/architecture.md#noise-and-confirmation: five repeats each on the quickstart load.
 CANDIDATE = [0.7841, 0.7766, 0.7759, 0.7835, 0.7809]  # kv router, tuned
 BASELINE = [0.7415, 0.7383, 0.7569, 0.7551, 0.7518]  # round-robin
 
@@ -168,7 +168,7 @@ def test_above_zero_in_both_directions(
 
 
 def test_relative_divides_by_the_baseline_magnitude() -> None:
-    # design example: 0.03148 / 0.74872 = 0.042045; 0.021278 / 0.74872 = 0.028419;
+    # docs/architecture.md example: 0.03148 / 0.74872 = 0.042045; 0.021278 / 0.74872 = 0.028419;
     # 0.041682 / 0.74872 = 0.055671
     rel = relative(welch_interval(CANDIDATE, BASELINE), 0.74872)
     assert rel == pytest.approx((0.042045, 0.028419, 0.055671), abs=2e-6)

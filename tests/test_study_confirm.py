@@ -17,21 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_metrics_helpers import GRID, FlatNoisyMetrics
 from fakes import FakeMetricsBackend, fake_stack, write_study
 from optuna.trial import TrialState
 from study_helpers import open_study, sigkill_when
 
 from dynamo_tune.cli.main import main
-from dynamo_tune.metrics.models import DynamoMetricsResult
+from dynamo_tune.cli.run_output import TextReporter
+from dynamo_tune.metrics import DynamoMetricsResult
 from dynamo_tune.study import confirm_study_file, run_study_file
-from dynamo_tune.study.read.answers import stored_verdict
+from dynamo_tune.study.confirmation.verdict_text import lines as verdict_lines
+from dynamo_tune.study.read.answers import verdict_of
 
-TEMPERATURES = {"router.temperature": {"type": "categorical", "choices": [0.0, 0.3, 0.6]}}
-GRID = {
-    "study.n_trials": 4,
-    "study.sampler": {"name": "grid", "seed": 1},
-    "search_space": TEMPERATURES,
-}
 BASELINE_SCORE = 0.1 + 0.4 * 0.5 / 0.9 + 0.2 * 0.05 / 0.06
 
 
@@ -54,22 +51,6 @@ class LuckyMetrics(FakeMetricsBackend):
         return result.model_copy(update={"ttft_p95": result.ttft_p95 * jitter})
 
 
-class FlatNoisyMetrics(FakeMetricsBackend):
-    """Every configuration looks like round-robin, TTFT jittered by -4..+4 % (a cycle of 5):
-    nothing beats the baseline."""
-
-    async def collect(self, start: float, end: float) -> DynamoMetricsResult:
-        result = await super().collect(start, end)
-        jitter = 1 + 0.02 * ((len(self.windows) * 3) % 5 - 2)
-        return result.model_copy(
-            update={
-                "ttft_p95": 0.9 * jitter,
-                "itl_p95": 0.06,
-                "frontend_cached_tokens_rate": 25.0,
-            }
-        )
-
-
 def _confirmations(path: Path) -> list[Any]:
     return [t for t in open_study(path).get_trials() if t.user_attrs.get("stage") == "confirm"]
 
@@ -79,7 +60,7 @@ def test_a_lucky_draw_is_not_the_confirmed_winner(tmp_path: Path) -> None:
     stack = fake_stack()
     stack.metrics = LuckyMetrics(stack.cluster)
     out = io.StringIO()
-    summary = run_study_file(path, stack.services, out=out)
+    summary = run_study_file(path, stack.services, report=TextReporter(out))
     trials = open_study(path).get_trials()
     search = trials[:4]
     lucky = next(t for t in search if t.params["router.temperature"] == 0.6 and not
@@ -103,7 +84,7 @@ def test_a_lucky_draw_is_not_the_confirmed_winner(tmp_path: Path) -> None:
     assert verdict.baseline.objectives[0].summary.mean == pytest.approx(BASELINE_SCORE, abs=0.01)
     text = out.getvalue()
     assert f"confirmed winner: #{best_kv.number}" in text and "Welch's t" in text
-    assert stored_verdict(open_study(path)) == verdict
+    assert verdict_of(open_study(path)) == verdict
 
 
 def test_nothing_beating_the_baseline_is_said_plainly(
@@ -113,7 +94,7 @@ def test_nothing_beating_the_baseline_is_said_plainly(
     stack = fake_stack()
     stack.metrics = FlatNoisyMetrics(stack.cluster)
     out = io.StringIO()
-    summary = run_study_file(path, stack.services, out=out)
+    summary = run_study_file(path, stack.services, report=TextReporter(out))
     assert summary.verdict is not None and summary.verdict.winner is None
     assert "no configuration beats the baseline beyond noise (±" in out.getvalue()
     assert main(["best", str(path), "--format", "flags"]) == 1
@@ -127,7 +108,7 @@ def test_best_prints_the_flags_the_confirmation_measured(
 ) -> None:
     changes = {"study.n_trials": 6, "study.sampler": {"name": "random", "seed": 5}}
     path = write_study(tmp_path, {**changes, "study.confirm": {"top": 2, "repeats": 2}})
-    summary = run_study_file(path, fake_stack().services, out=io.StringIO())
+    summary = run_study_file(path, fake_stack().services)
     assert summary.verdict is not None and summary.verdict.winner is not None
     assert main(["best", str(path), "--format", "flags"]) == 0
     printed = capsys.readouterr().out.split()
@@ -160,16 +141,16 @@ def test_confirm_command_extends_and_a_kill_midway_resumes_to_exactly_k_r_plus_r
     finally:
         assert proc.stdout is not None
         proc.stdout.close()
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     done = [t for t in _confirmations(path) if t.state == TrialState.COMPLETE]
     assert len(done) == 2 * 2 + 2  # K x R + R
     killed = [t for t in _confirmations(path) if t.state == TrialState.FAIL]
     assert len(killed) == 1 and "killed" in killed[0].user_attrs["fail_reason"]
     # `confirm` extends the plan: one more round of every member
-    confirm_study_file(path, fake_stack().services, repeats=3, out=io.StringIO())
+    confirm_study_file(path, fake_stack().services, repeats=3)
     done = [t for t in _confirmations(path) if t.state == TrialState.COMPLETE]
     assert len(done) == 3 * 3
-    verdict = stored_verdict(open_study(path))
+    verdict = verdict_of(open_study(path))
     assert verdict is not None and verdict.repeats == 3
 
 
@@ -184,7 +165,7 @@ def test_presets_are_enqueued_once_across_resumes(tmp_path: Path) -> None:
     entries: list[Any] = ["agentic", {"router.mode": "kv", "router.temperature": 0.25}]
     changes: dict[str, Any] = {"study.n_trials": 4, "study.enqueue": entries}
     path = write_study(tmp_path, changes)
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     trials = open_study(path).get_trials()
     assert [t.user_attrs.get("preset") for t in trials[:3]] == [None, "agentic", "enqueue[1]"]
     assert trials[1].params["router.overlap_score_credit"] == 2.0
@@ -192,12 +173,12 @@ def test_presets_are_enqueued_once_across_resumes(tmp_path: Path) -> None:
     assert trials[1].user_attrs["overrides"] == {"router.decode_active_request_weight": 64.0}
     assert trials[2].params["router.temperature"] == 0.25
     write_study(tmp_path, {**changes, "study.n_trials": 6})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     presets = [t.user_attrs.get("preset") for t in open_study(path).get_trials()]
     assert presets.count("agentic") == 1 and presets.count("enqueue[1]") == 1
     entries.append({"router.mode": "kv", "router.temperature": 0.75})
     write_study(tmp_path, {**changes, "study.n_trials": 7, "study.enqueue": entries})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     trials = open_study(path).get_trials()
     assert [t.user_attrs.get("preset") for t in trials].count("enqueue[2]") == 1
     assert trials[6].params["router.temperature"] == 0.75  # measured next, right away
@@ -211,7 +192,7 @@ def test_dynamo_defaults_preset_is_dynamos_own_parser_defaults(tmp_path: Path) -
     parser = argparse.ArgumentParser()
     FrontendArgGroup().add_arguments(parser)
     path = write_study(tmp_path, {"study.n_trials": 2, "study.enqueue": ["dynamo-defaults"]})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     trial = open_study(path).get_trials()[1]
     assert trial.user_attrs["preset"] == "dynamo-defaults"
     assert trial.params["router.mode"] == "kv"
@@ -238,7 +219,7 @@ def test_a_pareto_study_confirms_its_front_per_objective(
             "study.confirm": {"top": 2, "repeats": 2},
         },
     )
-    summary = run_study_file(path, fake_stack().services, out=io.StringIO())
+    summary = run_study_file(path, fake_stack().services)
     verdict = summary.verdict
     assert verdict is not None and verdict.winner is None
     assert 1 <= len(verdict.configs) <= 2
@@ -252,7 +233,7 @@ def test_a_pareto_study_confirms_its_front_per_objective(
         assert ttft.summary.mean == pytest.approx(0.40 + 0.3 * temperature)
         assert kve.difference is not None and ttft.difference is not None
         assert kve.difference.diff == pytest.approx(0.58 - 0.2 * temperature - 0.25)
-    assert any("Pareto study" in line for line in verdict.lines)
+    assert any("Pareto study" in line for line in verdict_lines(verdict))
     assert main(["best", str(path), "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["confirmed"] is True

@@ -19,11 +19,12 @@ from fakes import FakeDeployment, FakeMetricsBackend, fake_stack, write_study
 from optuna.trial import TrialState
 from study_helpers import open_study
 
+from dynamo_tune.cli.run_output import TextReporter
 from dynamo_tune.deploy.command import CommandDeployment
 from dynamo_tune.deploy.external import ExternalDeployment
 from dynamo_tune.deploy.spec import CommandDeploymentSpec, ExternalDeploymentSpec
 from dynamo_tune.errors import RunStopped
-from dynamo_tune.metrics.models import DynamoMetricsResult
+from dynamo_tune.metrics import DynamoMetricsResult
 from dynamo_tune.study import confirm_study_file, run_study_file
 from dynamo_tune.study.trial.outcome import NO_KV_EVENTS, NO_KV_EVENTS_WARNING
 
@@ -46,7 +47,7 @@ def test_a_fault_fails_the_trial_revives_the_deployment_and_retries_once(tmp_pat
     path = write_study(tmp_path, {"study.n_trials": 3})
     stack = fake_stack(deployment={"fault_after_workload": {0}})  # the baseline's workload
     out = io.StringIO()
-    summary = run_study_file(path, stack.services, out=out)
+    summary = run_study_file(path, stack.services, report=TextReporter(out))
     assert summary.complete == 3
     trials = open_study(path).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL] + [TrialState.COMPLETE] * 3
@@ -68,7 +69,7 @@ def test_a_retry_that_faults_again_is_recorded_failing_and_not_retried(tmp_path:
     path = write_study(tmp_path, {"study.n_trials": 2})
     stack = fake_stack(deployment={"fault_after_workload": {1, 2}})
     out = io.StringIO()
-    run_study_file(path, stack.services, out=out)
+    run_study_file(path, stack.services, report=TextReporter(out))
     trials = open_study(path).get_trials()
     states = [t.state.name for t in trials]
     assert states == ["COMPLETE", "FAIL", "FAIL", "COMPLETE"]
@@ -88,7 +89,7 @@ def test_a_workload_failing_because_of_the_fault_is_a_fault(tmp_path: Path) -> N
     stack = fake_stack(
         workload={"crash_runs": {1}}, deployment={"fault_after_workload": {1}}
     )  # the frontend lost its worker and the workload broke off
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     trials = open_study(path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert trials[1].user_attrs["fail_reason"] == FAULT_REASON
@@ -98,7 +99,7 @@ def test_a_workload_failing_because_of_the_fault_is_a_fault(tmp_path: Path) -> N
 def test_a_crash_without_a_fault_is_not_retried(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2})
     stack = fake_stack(workload={"crash_runs": {1}})
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     trials = open_study(path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert trials[1].user_attrs["fail_reason"].startswith("workload: WorkloadError: connection")
@@ -120,7 +121,7 @@ def test_a_faulty_confirmation_measurement_is_left_to_the_confirmation_plan(
     # workloads 0, 1: the search; 2: the baseline's first confirmation measurement
     stack = fake_stack(deployment={"fault_after_workload": {2}})
     out = io.StringIO()
-    run_study_file(path, stack.services, out=out)
+    run_study_file(path, stack.services, report=TextReporter(out))
     trials = open_study(path).get_trials()
     confirms = [t for t in trials if t.user_attrs.get("stage") == "confirm"]
     assert [t.state.name for t in confirms] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
@@ -129,7 +130,7 @@ def test_a_faulty_confirmation_measurement_is_left_to_the_confirmation_plan(
     assert not [t for t in trials if "retry_of" in t.user_attrs]
     assert "trial #2: deployment fault; configuration not re-enqueued here" in out.getvalue()
     # a later `confirm` queues the one measurement the plan lacks
-    confirm_study_file(path, fake_stack().services, out=io.StringIO())
+    confirm_study_file(path, fake_stack().services)
     confirms = [t for t in open_study(path).get_trials() if t.user_attrs.get("stage") == "confirm"]
     assert len(confirms) == 5
     assert (confirms[-1].user_attrs["confirms"], confirms[-1].state.name) == (0, "COMPLETE")
@@ -156,7 +157,7 @@ def test_prometheus_going_away_mid_study_fails_trials_until_the_guard_stops_the_
         "prometheus at http://127.0.0.1:10 is unreachable: connection refused"
     )
     with pytest.raises(RunStopped) as stopped:
-        run_study_file(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services)
     assert str(stopped.value) == (
         f"2 trials in a row failed (study.max_failures_in_a_row = 2); last: {reason}"
     )
@@ -185,7 +186,7 @@ def test_kv_trials_without_kv_events_record_a_violation_and_warn_once(tmp_path: 
     path = _kv_study(tmp_path)
     stack = fake_stack(metrics={"no_kv_events": True})
     out = io.StringIO()
-    run_study_file(path, stack.services, out=out)
+    run_study_file(path, stack.services, report=TextReporter(out))
     trials = open_study(path).get_trials()
     modes = [t.params["router.mode"] for t in trials]
     assert modes[:2] == ["round-robin", "kv"]
@@ -204,7 +205,7 @@ def test_kv_trials_without_kv_events_record_a_violation_and_warn_once(tmp_path: 
 def test_kv_trials_with_kv_events_record_no_violation(tmp_path: Path) -> None:
     path = _kv_study(tmp_path)
     out = io.StringIO()
-    run_study_file(path, fake_stack().services, out=out)
+    run_study_file(path, fake_stack().services, report=TextReporter(out))
     kv = open_study(path).get_trials()[1]
     assert kv.params["router.mode"] == "kv" and kv.user_attrs["feasible"] is True
     assert kv.user_attrs["router_kv_events_rate"] == 12.0
@@ -216,14 +217,16 @@ def test_kv_trials_with_kv_events_record_no_violation(tmp_path: Path) -> None:
 def test_a_router_told_to_run_without_kv_events_is_not_flagged(tmp_path: Path) -> None:
     path = _kv_study(tmp_path, {"mode": "kv", "kv_events": False})
     out = io.StringIO()
-    run_study_file(path, fake_stack(metrics={"no_kv_events": True}).services, out=out)
+    run_study_file(
+        path, fake_stack(metrics={"no_kv_events": True}).services, report=TextReporter(out)
+    )
     for t in open_study(path).get_trials()[1:]:
         assert NO_KV_EVENTS not in t.user_attrs["violations"]
     assert NO_KV_EVENTS_WARNING not in out.getvalue()
 
 
 def test_fake_fault_reason_is_the_local_stack_wording() -> None:
-    from dynamo_tune.deploy.local import exit_status
+    from dynamo_tune.deploy.local_processes import exit_status
 
     assert f"worker-1 (pid 4242) exited ({exit_status(-9)})" == FakeDeployment.FAULT
     assert exit_status(-9) == "signal 9, SIGKILL" and exit_status(1) == "code 1"

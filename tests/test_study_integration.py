@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 import pytest
 from fakes import fake_stack, write_study
+from local_stack_helpers import LOCAL, TINY_WORKLOAD
 from optuna.trial import TrialState
 from study_helpers import (
     REQUIRED_ATTRS,
@@ -33,6 +34,7 @@ from study_helpers import (
 )
 
 from dynamo_tune.cli.main import main
+from dynamo_tune.cli.run_output import TextReporter
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.net import free_port
 from dynamo_tune.study import run_study_file
@@ -44,30 +46,11 @@ from dynamo_tune.study.trial.objective import TrialServices
 from dynamo_tune.study.trial.outcome import recompute_score
 from dynamo_tune.workload.base import Workload
 from dynamo_tune.workload.hints import PrefixHints
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.result import WorkloadReport
 
 pytestmark = pytest.mark.integration
 
 DYNAMO_TUNE = str(Path(sys.executable).with_name("dynamo-tune"))
-TINY_WORKLOAD: dict[str, Any] = {
-    "kind": "agentic",
-    "sessions": 4,
-    "turns": 2,
-    "concurrency": 4,
-    "system_prompt_tokens": 200,
-    "session_context_tokens": 200,
-    "appended_tokens": 50,
-    "output_tokens": 8,
-    "seed": 0,
-}
-LOCAL: dict[str, Any] = {
-    "kind": "local",
-    "workers": 2,
-    "mocker": {"speedup_ratio": 20, "block_size": 16, "num_gpu_blocks": 512},
-    "isolation": "restart",
-    "prometheus": True,
-    "router": {"mode": "kv"},
-}
 
 
 def _real_study(folder: Path, changes: dict[str, Any] | None = None) -> Path:
@@ -200,7 +183,7 @@ def test_resume_after_sigkill_mid_trial(tmp_path: Path) -> None:
 def _prefilled(folder: Path, changes: dict[str, Any]) -> Path:
     """A study file whose study already holds two trials (run on the fakes)."""
     path = write_study(folder, {"study.n_trials": 2, **changes})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     write_study(folder, {"study.n_trials": 4, **changes})
     return path
 
@@ -300,7 +283,7 @@ def _text(html: str) -> str:
 def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Path) -> None:
     assert Path(CHROMIUM).exists(), "CI installs Debian's chromium"
     path = write_study(tmp_path, {"study.n_trials": 2, "study.name": "browser-check"})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     trial = open_study(path).get_trials()[1]
     proc = subprocess.Popen(
         [DYNAMO_TUNE, "dashboard", str(path)],
@@ -419,7 +402,7 @@ def test_a_worker_killed_mid_workload_fails_the_trial_and_the_configuration_is_r
         return services
 
     out = io.StringIO()
-    run_study_file(path, services_for, out=out)
+    run_study_file(path, services_for, report=TextReporter(out))
     (killer,) = killers
     assert killer.killed[0][2], "the workload should still have been running at the kill"
     trials = open_study(path).get_trials()

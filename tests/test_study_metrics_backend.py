@@ -18,8 +18,7 @@ from study_helpers import open_study
 from dynamo_tune.cli.main import main
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.errors import SpecError
-from dynamo_tune.metrics import PrometheusBackend, ScrapeBackend
-from dynamo_tune.metrics.access import PrometheusAccess
+from dynamo_tune.metrics import PrometheusAccess, PrometheusBackend, ScrapeBackend
 from dynamo_tune.study import run_study_file
 from dynamo_tune.study.run.services import metrics_backend, uses_prometheus
 from dynamo_tune.study.spec.checks import check_metrics_source

@@ -7,7 +7,6 @@ their environment. Fake services (tests/fakes.py), real processes and a real ser
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -125,7 +124,7 @@ def test_a_missing_variable_is_exit_2_naming_it(
         )
     stack = fake_stack()
     with pytest.raises(SpecError):
-        run_study_file(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services)
     assert not stack.cluster.started
 
 
@@ -265,7 +264,7 @@ def _cannot_open(path: Path, capsys: pytest.CaptureFixture[str], expected_start:
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     stack = fake_stack()
     with pytest.raises(StorageError):
-        run_study_file(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services)
     assert not stack.cluster.started and stack.cluster.events == []
     return err
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -22,6 +21,7 @@ from study_helpers import (
     wait_for,
 )
 
+from dynamo_tune.cli.run_output import TextReporter
 from dynamo_tune.study import run_study_file
 from dynamo_tune.study.spec.loading import load_spec
 from dynamo_tune.study.spec.space import SearchSpace
@@ -48,7 +48,7 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) 
     proc = _runner(path, trial_seconds=30.0, capture=False)
     killed = sigkill_mid_trial(proc, path, timeout_s=60)
     out = io.StringIO()
-    run_study_file(path, fake_stack().services, out=out)
+    run_study_file(path, fake_stack().services, report=TextReporter(out))
     assert f"trial #{killed.number} was left RUNNING by a killed run" in out.getvalue()
     trials = open_study(path).get_trials()
     states = [t.state for t in trials]
@@ -65,7 +65,7 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_n_trials(tmp_path: Path) 
 
 def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     study = open_study(path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     identity = runner_identity(dead.pid)
@@ -74,7 +74,7 @@ def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
     study.enqueue_trial(params, user_attrs={TrialAttr.RETRY_OF: 0})
     trial = study.ask()
     trial.set_user_attr(TrialAttr.RUNNER, identity)
-    run_study_file(path, fake_stack().services, n_trials=2, out=io.StringIO())
+    run_study_file(path, fake_stack().services, n_trials=2)
     trials = open_study(path).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
     assert sum(t.user_attrs.get(TrialAttr.RETRY_OF) is not None for t in trials) == 1
@@ -82,11 +82,11 @@ def test_a_retry_that_dies_again_is_not_enqueued_twice(tmp_path: Path) -> None:
 
 def test_a_live_runners_trial_is_left_alone(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1, "study.baseline": None})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     study = open_study(path)
     trial = study.ask()
     trial.set_user_attr(TrialAttr.RUNNER, runner_identity())  # this very process: alive
-    run_study_file(path, fake_stack().services, n_trials=3, out=io.StringIO())
+    run_study_file(path, fake_stack().services, n_trials=3)
     assert open_study(path).get_trials()[trial.number].state == TrialState.RUNNING
 
 
@@ -145,7 +145,7 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     path = write_study(
         tmp_path, {"study.n_trials": 1, "study.baseline": None, "study.heartbeat_interval_s": 1}
     )
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     loaded = load_spec(path)
     target = resolve_storage(loaded.spec.study.storage, "fake", loaded.base_dir)
     storage = open_storage(target, heartbeat_interval_s=1)
@@ -159,8 +159,11 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     study_id = storage.get_study_id_from_name("fake")
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
     storage.record_heartbeat(trial_id)
-    time.sleep(5)  # grace period: 3 intervals (1 s) without a beat; sqlite clock has 1 s steps
-    run_study_file(path, fake_stack().services, n_trials=2, out=io.StringIO())
+    # stale after the grace period, 3 intervals (1 s) without a beat on the database's clock
+    # (sqlite's has 1 s steps): polled with the query the next run's recovery makes
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    wait_for(lambda: trial_id in storage._get_stale_trial_ids(study_id), timeout_s=30, poll_s=0.2)
+    run_study_file(path, fake_stack().services, n_trials=2)
     trials = open_study(path).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
     retries = [t for t in trials if t.user_attrs.get(TrialAttr.RETRY_OF) == trial.number]

@@ -12,6 +12,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 from study_helpers import REQUIRED_ATTRS, open_storage_of, open_study
 
+from dynamo_tune.cli.run_output import TextReporter
 from dynamo_tune.errors import RunStopped, SpecError
 from dynamo_tune.study import run_study_file
 from dynamo_tune.study.spec.loading import load_spec
@@ -26,7 +27,7 @@ def test_study_runs_end_to_end_and_stores_everything(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 4})
     stack = fake_stack()
     out = io.StringIO()
-    summary = run_study_file(path, stack.services, out=out)
+    summary = run_study_file(path, stack.services, report=TextReporter(out))
     assert (summary.target, summary.complete, summary.ran) == (4, 4, [0, 1, 2, 3])
     study = open_study(path)
     trials = study.get_trials()
@@ -68,16 +69,16 @@ def test_resume_continues_to_a_total_of_n_trials(tmp_path: Path) -> None:
     # kv fixed: every sampled trial draws continuous knobs, so a replayed draw is a repeat
     kv_only = {"search_space/router.mode": None, "study.baseline": {"hints.session_id": False}}
     path = write_study(tmp_path, {"study.n_trials": 2, **kv_only})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     write_study(tmp_path, {"study.n_trials": 3, **kv_only})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     assert _states(open_study(path)) == ["COMPLETE"] * 3
     out = io.StringIO()
     stack = fake_stack()
-    run_study_file(path, stack.services, out=out)
+    run_study_file(path, stack.services, report=TextReporter(out))
     assert "search: the target is reached" in out.getvalue()
     assert not stack.cluster.started
-    run_study_file(path, fake_stack().services, n_trials=5, out=io.StringIO())
+    run_study_file(path, fake_stack().services, n_trials=5)
     study = open_study(path)
     assert _states(study) == ["COMPLETE"] * 5
     assert sum(bool(t.user_attrs.get("baseline")) for t in study.get_trials()) == 1
@@ -87,22 +88,22 @@ def test_resume_continues_to_a_total_of_n_trials(tmp_path: Path) -> None:
 
 def test_changed_search_space_is_refused_unless_allowed(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 1})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     write_study(
         tmp_path,
         {"study.n_trials": 2, "search_space/router.temperature/high": 0.5},
     )
     with pytest.raises(SpecError, match="different search_space"):
-        run_study_file(path, fake_stack().services, out=io.StringIO())
+        run_study_file(path, fake_stack().services)
     assert _states(open_study(path)) == ["COMPLETE"]
-    run_study_file(path, fake_stack().services, allow_changed_space=True, out=io.StringIO())
+    run_study_file(path, fake_stack().services, allow_changed_space=True)
     assert _states(open_study(path)) == ["COMPLETE"] * 2
 
 
 def test_crash_is_fail_with_reason_and_the_run_goes_on(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3})
     stack = fake_stack(deployment={"fail_apply": {1}})
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     trials = open_study(path).get_trials()
     assert [t.state for t in trials] == [
         TrialState.COMPLETE,
@@ -118,7 +119,7 @@ def test_repeated_crashes_stop_the_run_and_stop_the_deployment(tmp_path: Path) -
     stack = fake_stack(workload={"fail": True})
     stopped = r"2 trials in a row failed \(study.max_failures_in_a_row = 2\); last: workload: Work"
     with pytest.raises(RunStopped, match=stopped):
-        run_study_file(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services)
     assert _states(open_study(path)) == ["FAIL", "FAIL"]
     assert stack.cluster.stopped
 
@@ -127,19 +128,19 @@ def test_ctrl_c_fails_the_current_trial_and_stops_the_deployment(tmp_path: Path)
     path = write_study(tmp_path, {"study.n_trials": 3})
     stack = fake_stack(deployment={"interrupt_apply": {1}})
     with pytest.raises(KeyboardInterrupt):
-        run_study_file(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services)
     trials = open_study(path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
     assert "interrupted (Ctrl-C)" in trials[1].user_attrs["fail_reason"]
     assert stack.cluster.stopped
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     assert _states(open_study(path)).count("COMPLETE") == 3
 
 
 def test_incomplete_metrics_complete_with_the_violation_recorded(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2})
     stack = fake_stack(metrics={"drop": ("itl_p95",)})
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     for t in open_study(path).get_trials():
         assert t.state == TrialState.COMPLETE
         assert t.value == 0.0
@@ -174,7 +175,7 @@ def test_repeats_take_the_median_and_store_the_spread(tmp_path: Path) -> None:
     )
     stack = fake_stack()
     stack.metrics = _NoisyMetrics(stack.cluster)
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     (trial,) = open_study(path).get_trials()
     # the fake cluster under kv with Dynamo's defaults and session ids (the hints' default):
     # kve 0.58, ttft 0.40 s, itl 0.04 s; ttft x 1, 3, 2 ->
@@ -201,7 +202,7 @@ def test_pareto_directions_store_several_values(tmp_path: Path) -> None:
             ],
         },
     )
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     study = open_study(path)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     for t in study.get_trials():
@@ -212,7 +213,7 @@ def test_gp_without_torch_is_one_clear_error_and_writes_nothing(tmp_path: Path) 
     # torch is not in the dev environment (a CPU build is several GB from PyPI): studies/README.md
     path = write_study(tmp_path, {"study.sampler": {"name": "gp", "seed": 3}})
     with pytest.raises(SpecError, match=r"gp needs torch: install with `uv pip install torch`"):
-        run_study_file(path, fake_stack().services, out=io.StringIO())
+        run_study_file(path, fake_stack().services)
     assert not (tmp_path / "fake.db").exists()
 
 
@@ -227,10 +228,10 @@ def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
             "choices": [0.5, 1.0],
         }
     path = write_study(tmp_path, changes)
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     first = [t.params for t in open_study(path).get_trials()]
     (tmp_path / "fake.db").unlink()
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     assert [t.params for t in open_study(path).get_trials()] == first, (
         "seeded sampler not reproducible"
     )
@@ -238,7 +239,7 @@ def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
 
 def test_journal_storage_and_relative_paths(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2, "study.storage": "journal:runs/j.log"})
-    run_study_file(path, fake_stack().services, out=io.StringIO())
+    run_study_file(path, fake_stack().services)
     assert (tmp_path / "runs" / "j.log").exists()
     assert (tmp_path / "runs" / "j.log.artifacts").is_dir()
     assert _states(open_study(path)) == ["COMPLETE"] * 2
@@ -248,7 +249,7 @@ def test_quiet_gap_waits_two_scrape_intervals(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 3, "study.baseline": None})
     clock = FakeClock()
     stack = fake_stack(clock=clock, deployment={"scrape_interval_s": 5.0})
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     assert len(clock.slept) >= 3 + 2  # 3 workloads + 2 gaps
     gaps = [s for s in clock.slept if s != 10.0]
     assert gaps and all(g == pytest.approx(10.1, abs=1e-4) for g in gaps)
@@ -258,7 +259,7 @@ def test_a_failed_trial_still_gets_a_quiet_gap_before_the_next_window(tmp_path: 
     path = write_study(tmp_path, {"study.n_trials": 2, "study.baseline": None})
     clock = FakeClock()
     stack = fake_stack(clock=clock, workload={"crash_runs": {0}})
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     workload_starts = [t for e, t in stack.cluster.events if e == "workload"]
     crashed_at = workload_starts[0] + 10.0  # the crashed run sent traffic for its 10 s
     assert workload_starts[1] - crashed_at >= 2.0
@@ -270,7 +271,7 @@ def test_a_metrics_source_that_answers_nothing_fails_the_trial_with_its_reason(
     path = write_study(tmp_path, {"study.n_trials": 2, "study.max_failures_in_a_row": 2})
     stack = fake_stack(metrics={"unreachable": True})
     with pytest.raises(RunStopped, match="2 trials in a row failed"):
-        run_study_file(path, stack.services, out=io.StringIO())
+        run_study_file(path, stack.services)
     trials = open_study(path).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
     for t in trials:

@@ -8,14 +8,21 @@ from pathlib import Path
 import optuna
 import pytest
 from fakes import fake_stack, write_study
+from optuna.trial import TrialState
 from pydantic import ValidationError
 
+from dynamo_tune.cli.run_output import progress_line
 from dynamo_tune.deploy.base import AppliedConfig
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.errors import SpecError
-from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.study.confirmation.verdict import Verdict
-from dynamo_tune.study.run.progress import duration, eta_seconds, overhead_share, progress_line
+from dynamo_tune.metrics import DynamoMetricsResult
+from dynamo_tune.study.confirmation.confidence import Summary
+from dynamo_tune.study.confirmation.edges import Edge
+from dynamo_tune.study.confirmation.verdict import ConfigResult, ObjectiveResult, Verdict
+from dynamo_tune.study.confirmation.verdict_text import headline
+from dynamo_tune.study.confirmation.verdict_text import lines as verdict_lines
+from dynamo_tune.study.run.events import TrialFinished
+from dynamo_tune.study.run.progress import duration, eta_seconds, overhead_share
 from dynamo_tune.study.spec.loading import load_spec
 from dynamo_tune.study.spec.schema import (
     CategoricalParam,
@@ -29,7 +36,8 @@ from dynamo_tune.study.store.samplers import constraints_from_attrs, run_seed
 from dynamo_tune.study.store.storage import resolve_storage
 from dynamo_tune.study.trial.objective import Objective
 from dynamo_tune.study.trial.outcome import Measurement, evaluate
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.study.trial.record import TrialRecord
+from dynamo_tune.workload.result import WorkloadReport
 from dynamo_tune.workload.spec import AgenticWorkloadSpec
 
 
@@ -170,19 +178,25 @@ def test_missing_objective_metric_gets_the_worst_value() -> None:
 
 def test_progress_formatting() -> None:
     assert [duration(s) for s in (3.21, 302, 3720, None)] == ["3.2s", "5m02s", "1h02m", "?"]
-    assert overhead_share({"measured_seconds": 30.0}, 40.0) == pytest.approx(0.25)
-    assert overhead_share({}, 40.0) is None
+    assert overhead_share(30.0, 40.0) == pytest.approx(0.25)
+    assert overhead_share(None, 40.0) is None
     assert eta_seconds([10.0, 20.0], 3) == 45.0 and eta_seconds([], 2) is None
+    failed = TrialRecord(
+        number=5, state=TrialState.FAIL, fail_reason="apply: DeploymentError: boom"
+    )
+    best = TrialRecord(number=1, state=TrialState.COMPLETE, values=(0.61,))
     line = progress_line(
-        complete=2,
-        target=10,
-        number=5,
-        state="FAIL",
-        values=None,
-        best=(1, [0.61]),
-        attrs={"fail_reason": "apply: DeploymentError: boom"},
-        trial_seconds=4.0,
-        eta=80.0,
+        TrialFinished(
+            stage="search",
+            record=failed,
+            done=2,
+            target=10,
+            best=best,
+            trial_seconds=4.0,
+            eta_seconds=80.0,
+            noise_sd=None,
+            noise_n=0,
+        )
     )
     assert line == (
         "[ 2/10] #5 FAIL: apply: DeploymentError: boom | best 0.6100 (#1) | 4.0s | ETA 1m20s"
@@ -212,11 +226,21 @@ def test_without_set_constraint_constraints_travel_in_user_attrs(tmp_path: Path)
 
 
 def test_the_verdict_headline_is_its_concluding_line_not_a_later_suggestion() -> None:
-    lines = [
-        "#0 (baseline) score 0.6900 (sd 0.0200, n=3)",
-        "#4 score 0.7000 (sd 0.0300, n=3); vs baseline +1.4 % (95 % CI -8.0..10.9 %, ...)",
-        "no configuration beats the baseline beyond noise (±0.0650)",
-        "router.overlap_score_credit = 3.9 sits at the upper bound 4 of its range: widen it",
-    ]
-    verdict = Verdict.model_construct(lines=lines)
-    assert verdict.headline == lines[2]
+    def config(trial: int, label: str, mean: float) -> ConfigResult:
+        summary = Summary(n=3, mean=mean, sd=0.02)
+        objective = ObjectiveResult(metric="score", direction="maximize", summary=summary)
+        return ConfigResult(
+            trial=trial, label=label, params={"router.overlap_score_credit": 3.9},
+            overrides={}, frontend_args=[], objectives=[objective], feasible=True, violations=[],
+        )  # fmt: skip
+
+    edge = Edge("router.overlap_score_credit", "high", 3.9, 4.0, 0.05, False)
+    verdict = Verdict(
+        kind="no_winner", repeats=3, baseline=config(0, "#0 (baseline)", 0.69),
+        configs=[config(4, "#4", 0.70)], winner=None, noise_sd=0.02, noise_half_width=0.065,
+        edges=[edge],
+    )  # fmt: skip
+    body = verdict_lines(verdict)
+    assert headline(verdict) == "no configuration beats the baseline beyond noise (±0.0650)"
+    assert body[-2] == headline(verdict)
+    assert body[-1].startswith("router.overlap_score_credit = 3.9 is within 5 % of the upper")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dynamo_tune.workload.record import RequestRecord, cause_for_status
-from dynamo_tune.workload.summary import percentile, summarize
+from dynamo_tune.workload.summary import percentile, workload_report
 
 
 def ok(index: int, sent: float, tokens: list[float], prompt: int, cached: int) -> RequestRecord:
@@ -39,7 +39,7 @@ def test_report_from_hand_made_records() -> None:
     b = ok(1, 100.1, [100.2, 100.25], prompt=300, cached=200)
     bad = RequestRecord(index=2, session="s2", turn=0, due=100.5, sent=100.5, end=101.0)
     bad.fail(cause_for_status(529), "HTTP 529: busy")
-    report = summarize(
+    report = workload_report(
         [b, bad, a], kve_ceiling=0.6, max_failure_ratio=0.5, fallback_window=(0.0, 0.0)
     )
     assert (report.window_start, report.window_end) == (100.0, 101.0)
@@ -63,13 +63,15 @@ def test_failure_ratio_above_threshold_fails_the_run() -> None:
     bad = RequestRecord(index=0, session="s", turn=0, due=1.0, sent=1.0, end=2.0)
     bad.fail("timeout", "slow")
     bad.fail("disconnect", "later failure does not overwrite")
-    report = summarize([bad], kve_ceiling=None, max_failure_ratio=0.5, fallback_window=(0, 0))
+    report = workload_report([bad], kve_ceiling=None, max_failure_ratio=0.5, fallback_window=(0, 0))
     assert report.failed and report.failures == {"timeout": 1}
     assert report.client_kve is None and report.client_ttft_p95_seconds is None
 
 
 def test_nothing_sent_is_a_failed_run() -> None:
-    report = summarize([], kve_ceiling=None, max_failure_ratio=1.0, fallback_window=(5.0, 6.0))
+    report = workload_report(
+        [], kve_ceiling=None, max_failure_ratio=1.0, fallback_window=(5.0, 6.0)
+    )
     assert report.failed
     assert (report.window_start, report.window_end) == (5.0, 6.0)
 

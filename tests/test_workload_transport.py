@@ -1,15 +1,22 @@
 """The workload's HTTP client (`make_client` + `send_chat`) against a loopback server the
-test scripts byte by byte: keep-alive, streaming, connection limit, failure causes."""
+test scripts byte by byte: keep-alive, streaming, connection limit, failure causes.
+
+Timing is asserted as order against what the server did (when it wrote each piece, on the
+client's own clock), never as milliseconds; `benchmarks/timing.py` prints the numbers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
+from wait_helpers import async_wait_for
 
 from dynamo_tune.net import free_port, loopback_url
 from dynamo_tune.workload.client import make_client, send_chat
@@ -17,9 +24,16 @@ from dynamo_tune.workload.payload import CHAT_PATH
 from dynamo_tune.workload.record import RequestRecord
 from dynamo_tune.workload.runner import make_clock
 
-Script = Callable[[int], list[bytes | float | None]]
+CLOCK = make_clock()
+"""The clock of every request these tests send, and of the server's write times."""
+HOLD_S = 5.0
+"""How long a hold piece waits for its condition at most."""
+
+Piece = bytes | float | None | Callable[[], bool]
+Script = Callable[[int], list[Piece]]
 """Given the request's number (counted over all connections), the pieces to send: bytes,
-a pause, None = close the connection."""
+a pause, None = close the connection, a condition = hold until it is true (`HOLD_S` at most,
+then go on)."""
 
 
 class ScriptedServer:
@@ -29,6 +43,8 @@ class ScriptedServer:
         self.open = 0
         self.peak_open = 0
         self.requests: list[bytes] = []
+        self.written: list[list[float]] = []
+        """Per request, the `CLOCK` time at which each bytes piece was handed to the socket."""
         self.writers: list[asyncio.StreamWriter] = []
         self.handlers: list[asyncio.Task[None]] = []
 
@@ -48,6 +64,7 @@ class ScriptedServer:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
                 self.requests.append(head + await reader.readexactly(length))
+                self.written.append([])
                 for piece in self.script(len(self.requests) - 1):
                     if piece is None:
                         writer.close()
@@ -55,7 +72,13 @@ class ScriptedServer:
                     if isinstance(piece, float):
                         await writer.drain()
                         await asyncio.sleep(piece)
+                    elif callable(piece):
+                        await writer.drain()
+                        deadline = time.monotonic() + HOLD_S
+                        while not piece() and time.monotonic() < deadline:
+                            await asyncio.sleep(0.005)
                     else:
+                        self.written[-1].append(CLOCK())
                         writer.write(piece)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -112,8 +135,18 @@ async def chat(url: str, timeout_s: float = 5.0, limit: int | None = None) -> Re
         return await send(client, url, timeout_s)
 
 
-async def send(client: httpx.AsyncClient, url: str, timeout_s: float = 5.0) -> RequestRecord:
-    record = RequestRecord(index=0, session="s", turn=0, due=0.0)
+def new_record() -> RequestRecord:
+    return RequestRecord(index=0, session="s", turn=0, due=0.0)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    url: str,
+    timeout_s: float = 5.0,
+    record: RequestRecord | None = None,
+) -> RequestRecord:
+    """One `send_chat` timed by `CLOCK`, into `record` (a new one if None)."""
+    record = record if record is not None else new_record()
     await send_chat(
         client,
         url + CHAT_PATH,
@@ -121,7 +154,7 @@ async def send(client: httpx.AsyncClient, url: str, timeout_s: float = 5.0) -> R
         {"content-type": "application/json"},
         record,
         timeout_s,
-        make_clock(),
+        CLOCK,
     )
     return record
 
@@ -136,7 +169,7 @@ def measured_ok(record: RequestRecord) -> bool:
 
 async def test_a_chunked_stream_split_anywhere_is_read_whole_on_one_kept_alive_connection() -> None:
     cuts = [0, 5, 70, 71, 100, len(GOOD) - 3, len(GOOD)]
-    pieces: list[bytes | float | None] = []
+    pieces: list[Piece] = []
     for start, stop in zip(cuts, cuts[1:], strict=False):
         pieces += [GOOD[start:stop], 0.01]
     async with serve(lambda n: pieces) as (scripted, url), make_client(None, 5.0) as client:
@@ -150,19 +183,28 @@ async def test_a_chunked_stream_split_anywhere_is_read_whole_on_one_kept_alive_c
 
 
 async def test_each_token_is_timed_when_it_arrives() -> None:
-    pieces: list[bytes | float | None] = [CHUNKED, token(" w1"), 0.15, token(" w2"), 0.15]
+    record = new_record()
+
+    def timed(n: int) -> Callable[[], bool]:
+        return lambda: len(record.token_times) >= n
+
+    # the server writes each next piece once the client has timed the token before it (a
+    # client that timed tokens later, e.g. at the end of the stream, meets a 5 s hold and
+    # times them after the next write)
+    pieces: list[Piece] = [CHUNKED, token(" w1"), timed(1), token(" w2"), timed(2)]
     pieces += [USAGE_DONE + END]
-    async with serve(lambda n: pieces) as (_, url):
-        record = await chat(url)
+    async with serve(lambda n: pieces) as (scripted, url), make_client(None, 5.0) as client:
+        await send(client, url, record=record)
     assert measured_ok(record), record.error
     assert record.first_token == record.token_times[0]
-    gap = record.token_times[1] - record.token_times[0]
-    assert 0.13 <= gap < 0.3
-    assert record.end is not None and record.end - record.token_times[1] >= 0.13
+    _, first, second, last = scripted.written[0]
+    # each token's time is after its write and before the next write: the time it arrived
+    assert first <= record.token_times[0] < second <= record.token_times[1] < last
+    assert record.end is not None and last <= record.end
 
 
 async def test_connections_are_limited_to_the_in_flight_limit() -> None:
-    pieces: list[bytes | float | None] = [CHUNKED, token(" w1"), 0.1, token(" w2"), USAGE_DONE]
+    pieces: list[Piece] = [CHUNKED, token(" w1"), 0.1, token(" w2"), USAGE_DONE]
     pieces += [END]
     async with serve(lambda n: pieces) as (scripted, url), make_client(2, 5.0) as client:
         started = asyncio.get_running_loop().time()
@@ -173,11 +215,35 @@ async def test_connections_are_limited_to_the_in_flight_limit() -> None:
     assert elapsed >= 3 * 0.1  # 6 streams of 0.1 s, two at a time
 
 
+def client_ends_open(server_port: int) -> list[str]:
+    """TCP states (/proc/net/tcp{,6}: 01 established, 08 close-wait) of the connections to
+    `server_port` whose client end is not closed yet."""
+    states = []
+    for table in ("tcp", "tcp6"):
+        path = Path(f"/proc/self/net/{table}")
+        if not path.exists():
+            continue
+        for row in path.read_text().splitlines()[1:]:
+            fields = row.split()
+            remote, state = fields[2], fields[3]
+            if int(remote.rsplit(":", 1)[1], 16) == server_port and state in ("01", "08"):
+                states.append(state)
+    return states
+
+
 async def test_a_keep_alive_connection_the_server_closed_is_not_a_failure() -> None:
-    pieces: list[bytes | float | None] = [GOOD, 0.05, None]
+    pieces: list[Piece] = [GOOD, 0.05, None]
     async with serve(lambda n: pieces) as (scripted, url), make_client(None, 5.0) as client:
+        port = httpx.URL(url).port
+        assert port is not None
+
+        def closed() -> bool:
+            return scripted.open == 0 and not client_ends_open(port)
+
         first = await send(client, url)
-        await asyncio.sleep(0.15)  # the server has closed the idle connection by now
+        # the server closes the idle connection; the client's pool has seen that close once
+        # the client closed its end too (a reuse racing the close is another matter)
+        await async_wait_for(closed, 5.0, poll_s=0.01, what="the idle connection closed")
         second = await send(client, url)
     assert measured_ok(first) and measured_ok(second), (first.error, second.error)
     assert scripted.connections == 2
@@ -211,7 +277,7 @@ async def test_a_keep_alive_connection_the_server_closed_is_not_a_failure() -> N
     ],
 )
 async def test_a_failed_request_is_recorded_with_its_cause(
-    pieces: list[bytes | float | None], cause: str, text: str, tokens: int
+    pieces: list[Piece], cause: str, text: str, tokens: int
 ) -> None:
     async with serve(lambda n: pieces) as (_, url):
         record = await chat(url, timeout_s=0.4)
@@ -225,7 +291,7 @@ async def test_a_failed_request_is_recorded_with_its_cause(
 async def test_a_malformed_chunk_mid_stream_fails_within_the_request_timeout() -> None:
     # aiohttp 3.14 reports a bad chunk size in the first network read of a body, but after
     # that it waits for more data forever; the whole-request bound of `send_chat` ends it
-    pieces: list[bytes | float | None] = [CHUNKED, token(" w1"), 0.05, b"zz\r\nhi\r\n", None]
+    pieces: list[Piece] = [CHUNKED, token(" w1"), 0.05, b"zz\r\nhi\r\n", None]
     async with serve(lambda n: pieces) as (_, url):
         record = await chat(url, timeout_s=0.4)
     assert record.cause in ("timeout", "disconnect")
@@ -241,7 +307,7 @@ async def test_a_refused_connection_is_a_disconnect() -> None:
 async def test_a_connection_left_mid_stream_is_not_reused() -> None:
     error_event = chunk(b'event: error\ndata: {"message": "worker lost"}\n\n')
 
-    def script(n: int) -> list[bytes | float | None]:
+    def script(n: int) -> list[Piece]:
         if n == 0:  # stalls: the client times out
             return [CHUNKED, token(" w1"), 2.0, token(" w2"), USAGE_DONE, END]
         if n == 1:  # an error event, then more of the body the client does not read

@@ -8,12 +8,30 @@ returning an exit code). `DynamoTuneError`s become one line on stderr and their 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from dynamo_tune import __version__
 from dynamo_tune.cli import metrics_cmd, stack_cmd, study_cmd
 from dynamo_tune.errors import DynamoTuneError
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record as `dynamo-tune: warning: ...` to the current `sys.stderr`."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"dynamo-tune: {record.levelname.lower()}: {self.format(record)}", file=sys.stderr)
+
+
+def configure_logging() -> None:
+    """The layers below the CLI log their warnings (`dynamo_tune.*` loggers); the terminal
+    shows them as one line each. Idempotent."""
+    logger = logging.getLogger("dynamo_tune")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(logging.WARNING)
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging()
     try:
         code: int = args.func(args)
     except DynamoTuneError as exc:

@@ -22,16 +22,19 @@ from pydantic import ValidationError
 
 from dynamo_tune.errors import MetricsError, SpecError
 from dynamo_tune.metrics import (
+    DEFAULT_SCORE,
+    DEFAULT_TIMEOUT_S,
     METRIC_REGISTRY,
     DynamoMetricsResult,
+    PrometheusAccess,
     PrometheusBackend,
     ScoreConfig,
     ScrapeBackend,
+    parse_duration,
+    url_has_credentials,
+    validate_http_url,
 )
-from dynamo_tune.metrics.access import PrometheusAccess, url_has_credentials
-from dynamo_tune.metrics.config import validate_http_url
-from dynamo_tune.metrics.durations import parse_duration
-from dynamo_tune.metrics.score import DEFAULT_SCORE
+from dynamo_tune.validation import spec_error
 
 DEFAULT_LAST = "5m"
 SCORE_FLAGS = {
@@ -60,7 +63,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--end", type=float, metavar="UNIX_S", help="window end")
     parser.add_argument("--last", metavar="DURATION", help=f"window = the last D (e.g. 30s, 5m; "
                         f"default {DEFAULT_LAST})")  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="HTTP timeout")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="HTTP timeout"
+    )
     auth = parser.add_argument_group("a protected Prometheus (secrets from a variable or file)")
     auth.add_argument("--bearer-token-env", metavar="NAME", help="variable holding a token")
     auth.add_argument("--bearer-token-file", metavar="PATH", help="file holding a token")
@@ -114,12 +119,7 @@ def score_config(args: argparse.Namespace) -> ScoreConfig:
     try:
         return ScoreConfig.model_validate({field: getattr(args, field) for field in SCORE_FLAGS})
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else ""
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{SCORE_FLAGS[field]}: {message}" if field else message)
-        raise SpecError("; ".join(problems)) from exc
+        raise spec_error(exc, rename=SCORE_FLAGS) from exc
 
 
 ACCESS_FLAGS = {
@@ -159,12 +159,7 @@ def access_from_args(args: argparse.Namespace) -> PrometheusAccess | None:
     try:
         return PrometheusAccess.model_validate(fields)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else ""
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{ACCESS_FLAGS[field]}: {message}" if field else message)
-        raise SpecError("; ".join(problems)) from None
+        raise spec_error(exc, rename=ACCESS_FLAGS) from None
 
 
 async def _collect(args: argparse.Namespace) -> DynamoMetricsResult:

@@ -27,7 +27,8 @@ from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.router_flags import FLAG_TABLE
 from dynamo_tune.deploy.spec import LocalDeploymentSpec, MockerSpec
 from dynamo_tune.deploy.stack_state import StackState, check, default_state_file
-from dynamo_tune.errors import DeploymentError, SpecError
+from dynamo_tune.errors import DeploymentError
+from dynamo_tune.validation import spec_error
 
 HEALTH_POLL_S = 1.0
 
@@ -104,11 +105,7 @@ def build_spec(args: argparse.Namespace) -> LocalDeploymentSpec:
             isolation="none",
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        )
-        raise SpecError(f"invalid stack option: {problems}") from None
+        raise spec_error(exc, prefix="invalid stack option: ") from None
 
 
 def _up(args: argparse.Namespace) -> int:

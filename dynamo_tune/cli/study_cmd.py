@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     def add(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> Any:
         parser = sub.add_parser(name, help=help_text, description=help_text)
         parser.add_argument("study_file", type=Path, metavar="STUDY.yaml")
-        parser.set_defaults(func=func)
+        parser.set_defaults(func=_quiet_optuna(func))
         return parser
 
     run = add("run", "Start or resume a study until it has n_trials COMPLETE trials.", _run)
@@ -68,6 +68,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     export.add_argument("--csv", type=Path, required=True, metavar="PATH")
 
 
+def _quiet_optuna(
+    func: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """`func` with Optuna's own INFO/WARNING logging off (the commands print what matters)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        return func(args)
+
+    return run
+
+
 def _validate(args: argparse.Namespace) -> int:
     from dynamo_tune.study import load_spec, storage_target
     from dynamo_tune.study.store.samplers import make_sampler
@@ -87,21 +101,40 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dynamo_tune.cli.run_output import TextReporter, next_steps
     from dynamo_tune.study import build_services, run_study_file
 
+    if args.n_trials is not None and args.n_trials < 1:
+        raise SpecError(f"--n-trials must be >= 1, got {args.n_trials}")
     run_study_file(
         args.study_file,
         build_services,
         n_trials=args.n_trials,
         allow_changed_space=args.allow_changed_space,
+        report=TextReporter(sys.stdout),
     )
+    print("\n".join(next_steps(args.study_file)))
     return 0
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    from dynamo_tune.study import build_services, confirm_study_file
+    from pydantic import ValidationError
 
-    confirm_study_file(args.study_file, build_services, top=args.top, repeats=args.repeats)
+    from dynamo_tune.cli.run_output import TextReporter, next_steps
+    from dynamo_tune.study import build_services, confirm_study_file
+    from dynamo_tune.validation import spec_error
+
+    try:
+        confirm_study_file(
+            args.study_file,
+            build_services,
+            top=args.top,
+            repeats=args.repeats,
+            report=TextReporter(sys.stdout),
+        )
+    except ValidationError as exc:  # --top / --repeats outside what `study.confirm` allows
+        raise spec_error(exc, rename={"top": "--top", "repeats": "--repeats"}) from None
+    print("\n".join(next_steps(args.study_file)))
     return 0
 
 
@@ -113,19 +146,21 @@ def _open(args: argparse.Namespace) -> tuple[LoadedSpec, StudyHandle]:
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.read.answers import trials_table
+    from dynamo_tune.study.read.tables import trials_table
 
-    _, handle = _open(args)
-    print(trials_table(handle.study))
+    loaded, handle = _open(args)
+    print(trials_table(handle.study, loaded.spec))
     return 0
 
 
 def _best(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.read.answers import answer, best_output
+    from dynamo_tune.cli.best_output import answer_note, best_text
+    from dynamo_tune.study.read.answers import answer
 
-    _, handle = _open(args)
-    text = best_output(handle.study, args.format, unconfirmed=args.unconfirmed)
-    note = answer(handle.study, unconfirmed=args.unconfirmed).note
+    loaded, handle = _open(args)
+    ans = answer(handle.study, unconfirmed=args.unconfirmed, spec=loaded.spec)
+    text = best_text(ans, args.format)
+    note = answer_note(ans)
     if not text:
         print(note or "no COMPLETE trial yet", file=sys.stderr)
         return 1
@@ -164,7 +199,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.read.answers import csv_table
+    from dynamo_tune.study.read.tables import csv_table
 
     _, handle = _open(args)
     header, rows = csv_table(handle.study)

@@ -4,14 +4,19 @@
 `factory`, beside the implementations) builds the `Deployment`. `RouterConfig` holds the router
 knobs; `router_flags` maps them to frontend flags; `knob_used_in` / `fields_used_in` say which
 router modes use each knob; `dynamo_router_defaults` reads the installed Dynamo's defaults.
+
+The spec-level names (pure) are imported here; the deployments, `make_deployment`,
+`dynamo_router_defaults` and `ensure_tiny_model` (modules that do I/O) on first use, so
+importing the package or a spec-level module (the study file's schema imports
+`dynamo_tune.deploy.spec`) loads no implementation: no `LocalStack`, no process management.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from dynamo_tune.deploy.base import AppliedConfig, Deployment, Endpoints
-from dynamo_tune.deploy.command import CommandDeployment
-from dynamo_tune.deploy.dynamo_defaults import dynamo_router_defaults
-from dynamo_tune.deploy.external import ExternalDeployment
-from dynamo_tune.deploy.factory import make_deployment
-from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.deploy.router import RouterConfig, RouterMode
 from dynamo_tune.deploy.router_flags import fields_used_in, knob_used_in, router_flags
 from dynamo_tune.deploy.spec import (
@@ -23,7 +28,26 @@ from dynamo_tune.deploy.spec import (
     LocalDeploymentSpec,
     MockerSpec,
 )
-from dynamo_tune.deploy.tiny_model import ensure_tiny_model
+
+if TYPE_CHECKING:
+    from dynamo_tune.deploy.command import CommandDeployment
+    from dynamo_tune.deploy.dynamo_defaults import dynamo_router_defaults
+    from dynamo_tune.deploy.external import ExternalDeployment
+    from dynamo_tune.deploy.factory import make_deployment
+    from dynamo_tune.deploy.local import LocalStack
+    from dynamo_tune.deploy.tiny_model import ensure_tiny_model
+
+_DOES_IO = {
+    "CommandDeployment": "command",
+    "ExternalDeployment": "external",
+    "LocalStack": "local",
+    "dynamo_router_defaults": "dynamo_defaults",
+    "ensure_tiny_model": "tiny_model",
+    "make_deployment": "factory",
+}
+"""Public name -> the module (under `dynamo_tune.deploy`) it lives in, for the names whose
+modules do I/O (the deployments, their factory, Dynamo's defaults, the tiny model): imported
+on first use by `__getattr__`."""
 
 __all__ = [
     "AnyDeploymentSpec",
@@ -48,3 +72,9 @@ __all__ = [
     "make_deployment",
     "router_flags",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _DOES_IO:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_DOES_IO[name]}"), name)

@@ -78,8 +78,9 @@ class Deployment(Protocol):
     async def apply(self, router: RouterConfig) -> AppliedConfig:
         """Put `router` in force (restarting what must restart) and return what was done."""
 
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Return once the frontend lists the model and every worker is healthy."""
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Return once the frontend lists the model and every worker is healthy; give up after
+        `timeout_s` (None: the deployment's own ready timeout, e.g. `ready_timeout_s`)."""
 
     async def reset(self) -> None:
         """Make the next trial start with cold KV caches (where the deployment can)."""

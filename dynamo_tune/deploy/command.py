@@ -104,7 +104,8 @@ class CommandDeployment:
         if await self._run("reset", self.router):
             await self.wait_ready(self.spec.ready_timeout_s)
 
-    async def wait_ready(self, timeout_s: float) -> None:
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        timeout_s = self.spec.ready_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=5.0) as client:
 

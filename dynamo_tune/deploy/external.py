@@ -39,6 +39,8 @@ def refuse_router_change(fixed: RouterConfig, requested: RouterConfig) -> None:
 
 HEALTH_TIMEOUT_S = 5.0
 """How long one health look may take."""
+READY_TIMEOUT_S = 120.0
+"""How long `wait_ready` waits for the model by default (the deployment restarts nothing)."""
 
 
 async def model_fault(client: httpx.AsyncClient, frontend_url: str, model: str) -> str | None:
@@ -67,7 +69,8 @@ class ExternalDeployment:
         refuse_router_change(self.spec.router, router)
         return AppliedConfig(router=router)
 
-    async def wait_ready(self, timeout_s: float) -> None:
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        timeout_s = READY_TIMEOUT_S if timeout_s is None else timeout_s
         await wait_for_model(self.spec.frontend_url.rstrip("/"), self.spec.model, timeout_s)
 
     async def reset(self) -> None:

@@ -1,4 +1,4 @@
-"""Environment and argv of the local stack's Dynamo processes (design.md §4). Pure.
+"""Environment and argv of the local Dynamo processes (docs/architecture.md#local-stack). Pure.
 
 Every process gets file discovery in the run dir, the tcp request plane, the zmq event plane
 and the four host variables that keep Dynamo on 127.0.0.1 (without them it advertises the

@@ -24,9 +24,10 @@ What each claim rests on:
 - Session affinity (TTL and hard/soft mode) and the busy thresholds are `RouterConfig`
   arguments (`router_kwargs()`), passed in every mode. Session affinity wraps every mode's
   router (`common.rs`; `builtin.rs` reads hard = pinned worker, soft = preferred worker;
-  measured in round-robin, design.md §9). The busy thresholds feed the `KvWorkerMonitor`
-  that `lib/llm/src/discovery/watcher.rs` starts for every mode from the workers' own load
-  events; the push router skips the workers it marks overloaded, whatever the mode.
+  measured in round-robin, docs/architecture.md#router-flags). The busy thresholds feed the
+  `KvWorkerMonitor` that `lib/llm/src/discovery/watcher.rs` starts for every mode from the
+  workers' own load events; the push router skips the workers it marks overloaded, whatever
+  the mode.
 - `mode` selects the router; `block_size` is also the workers' block size on the local stack
   (what can be cached at all), so both act in every mode.
 """

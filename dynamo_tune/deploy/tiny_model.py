@@ -27,7 +27,6 @@ from typing import Any
 
 from dynamo_tune.vocab import SPECIAL_TOKENS, VOCAB_SIZE, word
 
-TINY_MODEL_NAME = "tiny"
 MAX_POSITION_EMBEDDINGS = 131072
 
 # Jinja: contents of every message (a string, or a list of {type: text} parts) joined by " ".

@@ -1,8 +1,9 @@
 """The report's first section: the verdict and the chosen configuration(s), paste-ready. Pure.
 
-The answer is `readback.answer`'s (the one definition `best` uses too): the confirmed winner,
+The answer is `answers.answer`'s (the one definition `best` uses too): the confirmed winner,
 a Pareto study's feasible confirmed set, the plain "nothing beats the baseline beyond noise",
-or, before any confirmation, the raw best search trial labelled unconfirmed.
+or, before any confirmation, the raw best search trial labelled unconfirmed. Every text is
+rendered here from the answer's data (`verdict_text` for the verdict's own lines).
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ import yaml
 from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict
 
+from dynamo_tune.study.confirmation import verdict_text
 from dynamo_tune.study.confirmation.verdict import label_of
-from dynamo_tune.study.read.answers import (
-    answer,
-    best_config,
-    improvement_text,
-    stored_verdict,
-)
-from dynamo_tune.study.trial.attr_keys import TrialAttr
+from dynamo_tune.study.read.answers import Answer, answer, best_config
+from dynamo_tune.study.spec.schema import StudySpec
 from dynamo_tune.study.trial.selection import search_trials
 
 
@@ -48,19 +45,26 @@ class VerdictBlock(_Model):
     chosen: list[ChosenConfig]
 
 
-def verdict_block(study: optuna.Study) -> VerdictBlock:
-    """The verdict section of `study`'s report."""
-    ans = answer(study)
-    verdict = stored_verdict(study)
+def _unconfirmed_note(ans: Answer) -> str:
+    """`unconfirmed (the study has no confirmation yet): <raw best vs baseline>`."""
+    raw = ans.improvement.text if ans.improvement is not None else ""
+    return f"unconfirmed (the study has no confirmation yet): {raw}".rstrip(": ")
+
+
+def verdict_block(study: optuna.Study, spec: StudySpec | None = None) -> VerdictBlock:
+    """The verdict section of `study`'s report (`spec`: the study file, which fills in the
+    range edges of a verdict stored without them)."""
+    ans = answer(study, spec=spec)
+    verdict = ans.verdict
     chosen = [
         ChosenConfig(
-            label=label_of(t),
-            flags=shlex.join(t.user_attrs.get(TrialAttr.FRONTEND_ARGS, [])),
-            router_yaml=yaml.safe_dump(best_config(t), sort_keys=False),
+            label=label_of(r),
+            flags=shlex.join(r.frontend_args),
+            router_yaml=yaml.safe_dump(best_config(r), sort_keys=False),
         )
-        for t in ans.trials
+        for r in ans.trials
     ]
-    lines = list(verdict.lines) if verdict is not None else []
+    lines = verdict_text.lines(verdict) if verdict is not None else []
     kind: Literal["confirmed", "no winner", "pareto", "unconfirmed", "no result"]
     if not ans.trials and verdict is None:
         kind = "no result"
@@ -68,26 +72,30 @@ def verdict_block(study: optuna.Study) -> VerdictBlock:
         headline = (
             "no result: no search trial COMPLETE yet"
             if not finished
-            else "no result: " + (ans.note or "no comparable trial")
+            else "no result: " + _unconfirmed_note(ans)
         )
-    elif not ans.confirmed:
+    elif verdict is None:
         kind = "unconfirmed"
-        raw = improvement_text(study) or "best " + ", ".join(c.label for c in chosen)
+        raw = (
+            ans.improvement.text
+            if ans.improvement is not None
+            else "best " + ", ".join(c.label for c in chosen)
+        )
         headline = (
             "UNCONFIRMED raw best (one measurement, biased upward by being selected as the "
             f"best; `dynamo-tune confirm` measures it again): {raw}"
         )
-    elif len(study.directions) > 1:
+    elif ans.kind == "pareto":
         kind = "pareto"
         headline = (
             f"confirmed Pareto set: {len(chosen)} feasible configuration(s); each objective's "
-            "confirmed mean and 95 % interval against the baseline below"
+            f"confirmed mean and {verdict.confidence * 100:g} % interval against the baseline "
+            "below"
         )
-    elif not ans.trials:
+    elif ans.kind == "no_winner":
         kind = "no winner"
-        assert verdict is not None
-        headline = verdict.headline
+        headline = verdict_text.headline(verdict)
     else:
         kind = "confirmed"
-        headline = ans.note
+        headline = verdict_text.headline(verdict)
     return VerdictBlock(kind=kind, headline=headline, lines=lines, chosen=chosen)

@@ -32,10 +32,9 @@ from dynamo_tune.report.measured_figures import confirmation_plots, kve_ttft_plo
 from dynamo_tune.report.status import StudyState, study_state
 from dynamo_tune.report.trial_rows import TrialRow, trial_rows
 from dynamo_tune.study.confirmation.confidence import t_quantile
-from dynamo_tune.study.read.answers import stored_verdict
+from dynamo_tune.study.read.answers import verdict_of
 from dynamo_tune.study.spec.schema import StudySpec
-from dynamo_tune.study.trial.attr_keys import StudyAttr
-from dynamo_tune.study.trial.selection import is_confirmation
+from dynamo_tune.study.trial.record import StudyRecord, copy_study_attrs, records
 
 
 class ReportContents(BaseModel):
@@ -76,8 +75,7 @@ def snapshot(study: optuna.Study) -> optuna.Study:
         directions=study.directions,
         study_name=study.study_name,
     )
-    for key, value in study.user_attrs.items():
-        copy.set_user_attr(key, value)
+    copy_study_attrs(study, copy)
     copy.add_trials(study.get_trials(deepcopy=False))
     return copy
 
@@ -92,19 +90,21 @@ def build_report(
 ) -> Report:
     """The report of `study`, run from `spec` (whose file hashes to `spec_sha256`)."""
     study = snapshot(study)
-    trials = study.get_trials(deepcopy=False)
-    search = [t for t in trials if not is_confirmation(t)]
+    attrs = StudyRecord.from_study(study)
+    trials = records(study)
+    search = [t for t in trials if not t.is_confirmation]
     complete_search = [t for t in search if t.state == TrialState.COMPLETE]
-    confirmations = [t for t in trials if is_confirmation(t) and t.state == TrialState.COMPLETE]
+    confirmations = [t for t in trials if t.is_confirmation and t.state == TrialState.COMPLETE]
     metrics = [metric for _, metric in spec.objective.objectives()]
     noises = [measurement_noise(confirmations, complete_search, i) for i in range(len(metrics))]
-    verdict = stored_verdict(study)
+    verdict = verdict_of(study, spec)
+    ran_with = attrs.spec_sha256 if attrs.spec_sha256 is not None else spec_sha256
     contents = ReportContents(
         study_name=study.study_name,
         generated_at=now.astimezone(dt.UTC).isoformat(timespec="seconds"),
-        spec_changed=study.user_attrs.get(StudyAttr.SPEC_SHA256, spec_sha256) != spec_sha256,
-        state=study_state(trials, spec, dict(study.user_attrs), now),
-        verdict=verdict_block(study),
+        spec_changed=ran_with != spec_sha256,
+        state=study_state(trials, spec, attrs, now),
+        verdict=verdict_block(study, spec),
         measured=measured_facts(spec, trials, dynamo_version),
         metrics=metrics,
         noises=noises,

@@ -23,7 +23,7 @@ from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from dynamo_tune.study.trial.selection import is_confirmation
+from dynamo_tune.study.trial.record import TrialRecord
 
 
 @dataclass
@@ -74,7 +74,7 @@ def search_view(study: optuna.Study) -> optuna.Study:
                 system_attrs=t.system_attrs,
             )
             for t in finished
-            if not is_confirmation(t)
+            if not TrialRecord.from_frozen(t).is_confirmation
         ]
     )
     return view

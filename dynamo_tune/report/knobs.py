@@ -33,13 +33,11 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
+from dynamo_tune.study.confirmation.confidence import LEVEL
 from dynamo_tune.study.spec.schema import CategoricalParam, ParamSpec
-from dynamo_tune.study.trial.attr_keys import TrialAttr
-
-CONFIDENCE = 0.95
+from dynamo_tune.study.trial.record import TrialRecord
 
 
 class _Model(BaseModel):
@@ -88,15 +86,13 @@ def _pooled(groups: Sequence[Sequence[float]]) -> tuple[float, int] | None:
 
 
 def measurement_noise(
-    confirmations: Sequence[FrozenTrial], search: Sequence[FrozenTrial], objective: int
+    confirmations: Sequence[TrialRecord], search: Sequence[TrialRecord], objective: int
 ) -> Noise | None:
     """The noise of objective `objective` (index into trial values); see the module doc."""
-    by_config: dict[Any, list[float]] = {}
+    by_config: dict[int | None, list[float]] = {}
     for t in confirmations:
         if t.values is not None and math.isfinite(t.values[objective]):
-            by_config.setdefault(t.user_attrs.get(TrialAttr.CONFIRMS), []).append(
-                t.values[objective]
-            )
+            by_config.setdefault(t.confirms, []).append(t.values[objective])
     pooled = _pooled(list(by_config.values()))
     if pooled is not None:
         sizes = sorted(len(v) for v in by_config.values())
@@ -105,10 +101,7 @@ def measurement_noise(
         return Noise(sd=pooled[0], df=pooled[1], source=source)
     if objective != 0:
         return None  # only the first objective's repeat values are stored
-    inside = [
-        [v for v in t.user_attrs.get(TrialAttr.REPEAT_VALUES) or [] if isinstance(v, int | float)]
-        for t in search
-    ]
+    inside = [[v for v in t.repeat_values if v is not None] for t in search]
     pooled = _pooled(inside)
     if pooled is None:
         return None
@@ -152,7 +145,7 @@ def _labels(name: str, spec: ParamSpec, values: Sequence[Any]) -> list[str]:
     return [names[0] if len(halves) == 1 or float(v) < ordered[cut] else names[1] for v in values]
 
 
-def _stratum(t: FrozenTrial, others: Sequence[str]) -> tuple[str, ...]:
+def _stratum(t: TrialRecord, others: Sequence[str]) -> tuple[str, ...]:
     """The trial's values of the other categorical knobs (`-` where one was not active)."""
     return tuple(_value(t.params[k]) if k in t.params else "-" for k in others)
 
@@ -177,7 +170,7 @@ def _contrast(
 def knob_finding(
     name: str,
     spec: ParamSpec,
-    trials: Sequence[FrozenTrial],
+    trials: Sequence[TrialRecord],
     objective: int,
     metric: str,
     noise: Noise | None,
@@ -208,7 +201,7 @@ def knob_finding(
     if noise is None:
         text = f"{name}: undecided (measurement noise unknown); group means " + _listing(groups)
         return KnobFinding(**base, verdict="undecided", text=text, groups=groups)
-    tq = t_quantile((1 + CONFIDENCE) / 2, noise.df)
+    tq = t_quantile((1 + LEVEL) / 2, noise.df)
     contrasts = []  # (difference >= 0, threshold, higher group, lower group)
     for i, a in enumerate(by_label):
         for b in list(by_label)[i + 1 :]:
@@ -242,7 +235,7 @@ def _listing(groups: Sequence[Group]) -> str:
 
 def knob_findings(
     space: Mapping[str, ParamSpec],
-    trials: Sequence[FrozenTrial],
+    trials: Sequence[TrialRecord],
     metrics: Sequence[str],
     noises: Sequence[Noise | None],
     t_quantile: Callable[[float, int], float],

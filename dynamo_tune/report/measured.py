@@ -10,12 +10,12 @@ import statistics
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.study.spec.schema import ConstraintSpec, StudySpec
 from dynamo_tune.study.trial.attr_keys import TrialAttr
+from dynamo_tune.study.trial.record import TrialRecord
 from dynamo_tune.workload.spec import AgenticWorkloadSpec, TraceWorkloadSpec
 
 
@@ -60,17 +60,13 @@ def _deployment(spec: StudySpec, dynamo_version: str | None) -> list[Fact]:
     return facts
 
 
-def kve_ceiling_of(trials: Sequence[FrozenTrial]) -> float | None:
+def kve_ceiling_of(trials: Sequence[TrialRecord]) -> float | None:
     """The workload's KVE ceiling: the median of the trials' (one workload: one value)."""
-    ceilings = [
-        float(c)
-        for t in trials
-        if isinstance(c := t.user_attrs.get(TrialAttr.KVE_CEILING), int | float)
-    ]
+    ceilings = [c for t in trials if (c := t.number_of(TrialAttr.KVE_CEILING)) is not None]
     return statistics.median(ceilings) if ceilings else None
 
 
-def _workload(spec: StudySpec, trials: Sequence[FrozenTrial]) -> list[Fact]:
+def _workload(spec: StudySpec, trials: Sequence[TrialRecord]) -> list[Fact]:
     w = spec.workload
     if isinstance(w, AgenticWorkloadSpec):
         arrivals = f"{w.rate:g} sessions/s" if w.rate is not None else "closed loop"
@@ -135,7 +131,7 @@ def _objective(spec: StudySpec) -> list[Fact]:
 
 
 def measured_facts(
-    spec: StudySpec, trials: Sequence[FrozenTrial], dynamo_version: str | None = None
+    spec: StudySpec, trials: Sequence[TrialRecord], dynamo_version: str | None = None
 ) -> list[Fact]:
     """Deployment, workload and objective facts, in that order."""
     return [*_deployment(spec, dynamo_version), *_workload(spec, trials), *_objective(spec)]

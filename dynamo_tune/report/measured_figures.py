@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import plotly.graph_objects as go
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from plotly.colors import qualitative
 
 from dynamo_tune.report.figures import Plot
-from dynamo_tune.study.confirmation.confidence import mean_interval
+from dynamo_tune.study.confirmation.confidence import LEVEL, mean_interval
 from dynamo_tune.study.confirmation.verdict import Verdict
 from dynamo_tune.study.trial.attr_keys import TrialAttr
-from dynamo_tune.study.trial.selection import is_confirmation
+from dynamo_tune.study.trial.record import TrialRecord
 
 
 def kve_ttft_plot(
-    trials: Sequence[FrozenTrial], ttft_target: float, kve_ceiling: float | None
+    trials: Sequence[TrialRecord], ttft_target: float, kve_ceiling: float | None
 ) -> Plot:
     """KVE against TTFT p95 of every COMPLETE trial, coloured by router mode."""
     plot = Plot(
@@ -32,12 +33,12 @@ def kve_ttft_plot(
         caption="Filled: search trials; open diamonds: confirmation measurements. Dashed: the "
         "TTFT p95 target of the score; dotted: the workload's KVE ceiling.",
     )
-    points: dict[tuple[str, bool], list[FrozenTrial]] = {}
+    points: dict[tuple[str, bool], list[tuple[TrialRecord, float, float]]] = {}
     for t in trials:
-        x, y = t.user_attrs.get(TrialAttr.KV_EFFICIENCY), t.user_attrs.get(TrialAttr.TTFT_P95)
-        if t.state == TrialState.COMPLETE and _number(x) and _number(y):
-            mode = str((t.user_attrs.get(TrialAttr.ROUTER_CONFIG) or {}).get("mode", "?"))
-            points.setdefault((mode, is_confirmation(t)), []).append(t)
+        x, y = t.number_of(TrialAttr.KV_EFFICIENCY), t.number_of(TrialAttr.TTFT_P95)
+        if t.state == TrialState.COMPLETE and _finite(x) and _finite(y):
+            mode = str(t.router_config.get("mode", "?"))
+            points.setdefault((mode, t.is_confirmation), []).append((t, x, y))
     if not points:
         plot.notes.append("not drawn: no COMPLETE trial with both KVE and TTFT p95")
         return plot
@@ -47,11 +48,11 @@ def kve_ttft_plot(
     for (mode, confirming), group in sorted(points.items()):
         fig.add_trace(
             go.Scatter(
-                x=[t.user_attrs[TrialAttr.KV_EFFICIENCY] for t in group],
-                y=[t.user_attrs[TrialAttr.TTFT_P95] for t in group],
+                x=[x for _, x, _ in group],
+                y=[y for _, _, y in group],
                 mode="markers",
                 name=f"{mode} (confirmation)" if confirming else mode,
-                text=[_hover(t) for t in group],
+                text=[_hover(t) for t, _, _ in group],
                 hovertemplate="%{text}<br>KVE %{x:.3f}<br>TTFT p95 %{y:.3f} s<extra></extra>",
                 marker={
                     "color": colour[mode],
@@ -73,30 +74,31 @@ def kve_ttft_plot(
     return plot
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _finite(value: float | None) -> TypeGuard[float]:
+    return value is not None and math.isfinite(value)
 
 
-def _hover(t: FrozenTrial) -> str:
+def _hover(t: TrialRecord) -> str:
     values = ", ".join(f"{v:.4f}" for v in t.values or [])
-    of = f" (confirms #{t.user_attrs.get(TrialAttr.CONFIRMS)})" if is_confirmation(t) else ""
+    of = f" (confirms #{t.confirms})" if t.is_confirmation else ""
     return f"#{t.number}{of}: {values}"
 
 
-def confirmation_plots(verdict: Verdict | None, trials: Sequence[FrozenTrial]) -> list[Plot]:
-    """Per objective: each confirmed configuration's mean with its 95 % t interval."""
+def confirmation_plots(verdict: Verdict | None, trials: Sequence[TrialRecord]) -> list[Plot]:
+    """Per objective: each confirmed configuration's mean with its t interval (`LEVEL`)."""
     if verdict is None:
         return []
-    measured: dict[int, list[FrozenTrial]] = {}
+    measured: dict[int, list[TrialRecord]] = {}
     for t in trials:
-        if is_confirmation(t) and t.state == TrialState.COMPLETE and t.values is not None:
-            measured.setdefault(int(t.user_attrs.get(TrialAttr.CONFIRMS, -1)), []).append(t)
+        if t.is_confirmation and t.state == TrialState.COMPLETE and t.values is not None:
+            measured.setdefault(t.confirms if t.confirms is not None else -1, []).append(t)
     configs = [verdict.baseline, *verdict.configs]
     plots = []
     for i, objective in enumerate(verdict.baseline.objectives):
         plot = Plot(
             key=f"confirm-{i}",
-            title=f"Confirmation: {objective.metric}, mean and 95 % interval per configuration",
+            title=f"Confirmation: {objective.metric}, mean and {LEVEL * 100:g} % interval per "
+            "configuration",
             caption="Fresh interleaved measurements (points), their mean and Student's t "
             "interval of the mean (bars); dashed: the baseline's mean. The gain's interval in "
             "the verdict is Welch's, of the difference to the baseline.",

@@ -14,8 +14,9 @@ from plotly.offline import get_plotlyjs
 
 from dynamo_tune.report.contents import Report, ReportContents
 from dynamo_tune.report.figures import Plot
-from dynamo_tune.report.knobs import CONFIDENCE, KnobFinding
+from dynamo_tune.report.knobs import KnobFinding
 from dynamo_tune.report.trial_rows import CLIENT_COLUMNS, CORE_COLUMNS
+from dynamo_tune.study.confirmation.confidence import LEVEL
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -122,7 +123,7 @@ def _knobs(c: ReportContents) -> str:
         "values of the other categorical knobs (router mode, session ids, ...), and the "
         "differences are pooled. The knob has no effect beyond noise when no pooled difference "
         "exceeds what measurement noise alone would produce "
-        f"({CONFIDENCE:.0%} half-width t · sd · √(1/n₁ + 1/n₂) per stratum, pooled; sd the "
+        f"({LEVEL:.0%} half-width t · sd · √(1/n₁ + 1/n₂) per stratum, pooled; sd the "
         "noise of one trial value from configurations measured more than once, section 2). "
         "Numeric knobs still vary inside each group, so a knob can be listed as mattering when "
         "it does not; a knob listed above moved the result no more than repeating one "

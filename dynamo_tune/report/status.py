@@ -11,13 +11,12 @@ import datetime as dt
 import statistics
 from collections.abc import Sequence
 
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict
 
 from dynamo_tune.study.run.progress import duration, overhead_share
 from dynamo_tune.study.spec.schema import StudySpec
-from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
-from dynamo_tune.study.trial.selection import is_confirmation
+from dynamo_tune.study.trial.record import StudyRecord, TrialRecord
 
 
 class StudyState(BaseModel):
@@ -62,26 +61,22 @@ class StudyState(BaseModel):
         )
 
 
-def _by_state(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+def _by_state(trials: Sequence[TrialRecord]) -> dict[str, int]:
     order = ("COMPLETE", "FAIL", "RUNNING", "WAITING", "PRUNED")
     found = {s: sum(t.state.name == s for t in trials) for s in order}
     return {s: n for s, n in found.items() if n}
 
 
-def _seconds(t: FrozenTrial) -> float | None:
-    return t.duration.total_seconds() if t.duration is not None else None
-
-
 def study_state(
-    trials: Sequence[FrozenTrial],
+    trials: Sequence[TrialRecord],
     spec: StudySpec,
-    study_attrs: dict[str, object],
+    study_attrs: StudyRecord,
     now: dt.datetime,
 ) -> StudyState:
     """The state of a study from its trials (all stages), its file and its user attrs;
     `now` (timezone-aware) ends the wall time while a trial runs."""
-    search = [t for t in trials if not is_confirmation(t)]
-    confirm = [t for t in trials if is_confirmation(t)]
+    search = [t for t in trials if not t.is_confirmation]
+    confirm = [t for t in trials if t.is_confirmation]
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     running = [t for t in trials if t.state == TrialState.RUNNING]
     waiting = [t for t in trials if t.state == TrialState.WAITING]
@@ -91,17 +86,17 @@ def study_state(
     end = now.astimezone().replace(tzinfo=None) if running else max(ends, default=None)
     wall = (end - min(starts)).total_seconds() if starts and end is not None else None
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    durations = [s for t in complete if (s := _seconds(t)) is not None]
+    durations = [s for t in complete if (s := t.duration_seconds) is not None]
     shares = [
         share
         for t in complete
-        if (share := overhead_share(dict(t.user_attrs), _seconds(t))) is not None
+        if (share := overhead_share(t.measured_seconds, t.duration_seconds)) is not None
     ]
     outside = [
-        s - float(m)
+        s - m
         for t in complete
-        if (s := _seconds(t)) is not None
-        and isinstance(m := t.user_attrs.get(TrialAttr.MEASURED_SECONDS), int | float)
+        if (s := t.duration_seconds) is not None
+        and (m := t.measured_seconds) is not None
         and s >= m
     ]
     n_complete = sum(t.state == TrialState.COMPLETE for t in search)
@@ -130,7 +125,7 @@ def study_state(
             f"search incomplete: {n_complete} of {spec.study.n_trials} search trials COMPLETE "
             "(`dynamo-tune run` resumes)"
         )
-    elif spec.study.confirm is not None and StudyAttr.VERDICT not in study_attrs and complete:
+    elif spec.study.confirm is not None and study_attrs.verdict is None and complete:
         lines.append("confirmation not done yet (`dynamo-tune confirm` runs it)")
     return StudyState(
         search=_by_state(search),

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict
 
 from dynamo_tune.study.trial.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
-from dynamo_tune.study.trial.selection import is_confirmation
+from dynamo_tune.study.trial.record import TrialRecord
 
 CORE_COLUMNS: tuple[tuple[str, str], ...] = (
     (TrialAttr.KV_EFFICIENCY, "KVE"),
@@ -67,41 +66,37 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def role_of(t: FrozenTrial) -> str:
-    attrs = t.user_attrs
+def role_of(t: TrialRecord) -> str:
     parts = []
-    if is_confirmation(t):
-        parts.append(f"confirms #{attrs.get(TrialAttr.CONFIRMS)}")
-    elif attrs.get(TrialAttr.BASELINE):
+    if t.is_confirmation:
+        parts.append(f"confirms #{t.confirms}")
+    elif t.baseline:
         parts.append("baseline")
-    elif attrs.get(TrialAttr.PRESET):
-        parts.append(str(attrs[TrialAttr.PRESET]))
+    elif t.preset:
+        parts.append(t.preset)
     else:
         parts.append("search")
-    if attrs.get(TrialAttr.RETRY_OF) is not None:
-        parts.append(f"retry of #{attrs[TrialAttr.RETRY_OF]}")
+    if t.retry_of is not None:
+        parts.append(f"retry of #{t.retry_of}")
     return ", ".join(parts)
 
 
-def trial_row(t: FrozenTrial) -> TrialRow:
-    attrs = t.user_attrs
-    overrides = attrs.get(TrialAttr.OVERRIDES) or {}
+def trial_row(t: TrialRecord) -> TrialRow:
     params = [f"{k}={cell(v)}" for k, v in t.params.items()]
-    params += [f"{k}={cell(v)} (fixed)" for k, v in overrides.items()]
-    violations = attrs.get(TrialAttr.VIOLATIONS) or []
+    params += [f"{k}={cell(v)} (fixed)" for k, v in t.overrides.items()]
     return TrialRow(
         number=t.number,
         state=t.state.name,
         role=role_of(t),
         values=", ".join(f"{v:.4f}" for v in t.values) if t.values else "-",
-        metrics=[cell(attrs.get(k)) for k, _ in CORE_COLUMNS],
-        client=[cell(attrs.get(k)) for k, _ in CLIENT_COLUMNS],
+        metrics=[cell(t.value(k)) for k, _ in CORE_COLUMNS],
+        client=[cell(t.value(k)) for k, _ in CLIENT_COLUMNS],
         params=" ".join(params),
-        violations="; ".join(str(v) for v in violations),
-        fail_reason=str(attrs.get(TrialAttr.FAIL_REASON) or ""),
+        violations="; ".join(t.violations),
+        fail_reason=t.fail_reason or "",
     )
 
 
-def trial_rows(trials: Sequence[FrozenTrial]) -> list[TrialRow]:
+def trial_rows(trials: Sequence[TrialRecord]) -> list[TrialRow]:
     """Every trial, by number."""
     return [trial_row(t) for t in sorted(trials, key=lambda t: t.number)]

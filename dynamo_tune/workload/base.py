@@ -6,7 +6,7 @@ from typing import Protocol, runtime_checkable
 
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.workload.hints import PrefixHints
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.result import WorkloadReport
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.errors import WorkloadError
 from dynamo_tune.process import run_to_completion
 from dynamo_tune.workload.hints import PrefixHints
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.result import WorkloadReport
 from dynamo_tune.workload.spec import COMMAND_PLACEHOLDERS, CommandWorkloadSpec
 
 

@@ -1,6 +1,6 @@
 """Turns `PrefixHints` into a request's headers and `nvext` body field. Pure.
 
-Dialects (design.md §3):
+Dialects (docs/architecture.md#request-hints):
 - `dynamo`: header `X-Dynamo-Session-ID` (when `session_id`), body
   `nvext.agent_hints` with `osl` (`exact`: the request's max_tokens; `bucketed`: 128, 512 or
   2048, the bucket nearest on a log scale), `priority`, `latency_sensitivity`. Only keys

@@ -1,7 +1,8 @@
 """Client-side prefix hints: the client half of a candidate configuration. Pure.
 
-See design.md §3 for what Dynamo 1.6.1 accepts. The request-shaping code that turns a
-`PrefixHints` into headers and `nvext` body fields lives beside it (`hint_fields`).
+See docs/architecture.md#request-hints for what Dynamo 1.6.1 accepts. The request-shaping
+code that turns a `PrefixHints` into headers and `nvext` body fields lives beside it
+(`hint_fields`).
 """
 
 from __future__ import annotations

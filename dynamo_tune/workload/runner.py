@@ -25,9 +25,9 @@ from dynamo_tune.workload.hints import PrefixHints
 from dynamo_tune.workload.payload import CHAT_PATH, chat_request
 from dynamo_tune.workload.plan import PlannedRequest, validate_plan
 from dynamo_tune.workload.record import RequestRecord
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.result import WorkloadReport
 from dynamo_tune.workload.spec import WarmupSpec
-from dynamo_tune.workload.summary import summarize
+from dynamo_tune.workload.summary import workload_report
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ async def run_plan(
             await asyncio.sleep(quiet_gap(settings.warmup, endpoints))
         started = clock()
         records = await sender.run(plan)
-    return summarize(
+    return workload_report(
         records,
         kve_ceiling=kve_ceiling,
         max_failure_ratio=settings.max_failure_ratio,

@@ -3,7 +3,8 @@
 `WorkloadSpec` is a union discriminated on `kind`: `agentic` (generated shared-prefix sessions),
 `trace` (Mooncake-format JSONL replay) and `command` (an external program such as AIPerf).
 Every kind carries `hints`, the base `PrefixHints` a study overlays with its searched `hints.*`
-values (`spec.hints.model_copy(update=...)`); `Workload.run` receives the overlaid hints.
+values and validates again (`PrefixHints.model_validate({**spec.hints.model_dump(), **values})`,
+so a bad value is a validation error); `Workload.run` receives the overlaid hints.
 This module imports no implementation: `dynamo_tune.workload.factory.make_workload(spec)`
 builds the workload.
 """

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from dynamo_tune.workload.record import RequestRecord
-from dynamo_tune.workload.report import RequestOutcome, WorkloadReport
+from dynamo_tune.workload.result import RequestOutcome, WorkloadReport
 
 FIRST_ERRORS = 5
 
@@ -40,8 +40,8 @@ def _gaps(times: Sequence[float]) -> list[float]:
     return [b - a for a, b in zip(times, times[1:], strict=False)]
 
 
-def outcome(record: RequestRecord) -> RequestOutcome:
-    """The compact per-request line of the report."""
+def request_outcome(record: RequestRecord) -> RequestOutcome:
+    """The compact per-request line of the report (TTFT and e2e from `record`'s times)."""
     return RequestOutcome(
         index=record.index,
         session=record.session,
@@ -58,7 +58,7 @@ def outcome(record: RequestRecord) -> RequestOutcome:
     )
 
 
-def summarize(
+def workload_report(
     records: Sequence[RequestRecord],
     *,
     kve_ceiling: float | None,
@@ -124,5 +124,5 @@ def summarize(
         scheduling_lag_p50_seconds=percentile(lags, 50),
         scheduling_lag_p99_seconds=percentile(lags, 99),
         warmup_requests=warmup_requests,
-        records=[outcome(r) for r in sent] if include_records else [],
+        records=[request_outcome(r) for r in sent] if include_records else [],
     )

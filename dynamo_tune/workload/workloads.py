@@ -11,7 +11,7 @@ from dynamo_tune.workload.agentic import agentic_plan
 from dynamo_tune.workload.ceiling import kve_ceiling
 from dynamo_tune.workload.hints import PrefixHints
 from dynamo_tune.workload.plan import PlannedRequest
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.result import WorkloadReport
 from dynamo_tune.workload.runner import RunSettings, run_plan
 from dynamo_tune.workload.spec import AgenticWorkloadSpec, TraceWorkloadSpec
 from dynamo_tune.workload.trace import read_trace, trace_plan

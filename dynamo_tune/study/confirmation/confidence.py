@@ -1,8 +1,9 @@
 """Statistics of repeated measurements: mean and spread, Welch's interval of a difference. Pure.
 
-The value that selected a configuration is not evidence for it (design.md §8, the winner's
-curse): a confirmed gain is the difference of fresh repeats of the candidate and the baseline,
-reported with a confidence interval from Welch's t (unequal variances, unequal counts).
+The value that selected a configuration is not evidence for it (the winner's curse,
+docs/architecture.md#noise-and-confirmation): a confirmed gain is the difference of fresh
+repeats of the candidate and the baseline, reported with a confidence interval from Welch's t
+(unequal variances, unequal counts).
 
 `Summary` and `Difference` are frozen pydantic models, so they store as JSON in a study's user
 attributes; an unbounded interval holds `-inf` / `inf`, written `-Infinity` / `Infinity`
@@ -18,9 +19,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+LEVEL: Final = 0.95
+"""The confidence level of every interval dynamo-tune reports (the one home of 95 %)."""
+METHOD: Final = "Welch's t"
+"""The name of the interval a confirmed difference carries."""
 
 
 class _Value(BaseModel):
@@ -62,11 +68,11 @@ class Difference(_Value):
     high: float
     confidence: float
     df: float | None
-    method: Literal["Welch's t"] = "Welch's t"
+    method: Literal["Welch's t"] = METHOD
 
 
 def welch_interval(
-    candidate: Sequence[float], baseline: Sequence[float], confidence: float = 0.95
+    candidate: Sequence[float], baseline: Sequence[float], confidence: float = LEVEL
 ) -> Difference:
     """Welch's confidence interval of mean(candidate) − mean(baseline).
 
@@ -99,7 +105,7 @@ def welch_interval(
     return Difference(diff=diff, low=diff - half, high=diff + half, confidence=confidence, df=df)
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+def mean_interval(values: Sequence[float], confidence: float = LEVEL) -> tuple[float, float]:
     """Student's t interval of the mean of `values`: mean ± t_{(1 + confidence)/2, n − 1} · sd/√n.
 
     (-inf, inf) for a single value (its spread is unknown); ValueError as `summarize`.

@@ -2,13 +2,16 @@
 
 Input: the confirmation measurements of each confirmed configuration and of the baseline
 (COMPLETE trials with `stage: confirm`, grouped by the search trial they repeat). Per
-configuration and objective: mean, sd, n, and the difference to the baseline's mean with a
-95 % interval (Welch's t, `confidence.py`). Constraints are judged on the confirmed means; a
+configuration and objective: mean, sd, n, and the difference to the baseline's mean with an
+interval (`confidence.LEVEL`, `confidence.METHOD`). Constraints are judged on the confirmed means; a
 configuration with a measurement whose metrics were incomplete or whose workload failed is
 infeasible. The **confirmed winner** (single objective) is the feasible configuration with
 the best confirmed mean whose interval lies entirely on the better side of 0; a Pareto study
 reports each objective's mean and interval and names no single winner. The search value that
-selected a configuration is not used: it is biased by the selection (design.md §8).
+selected a configuration is not used: it is biased by the selection.
+
+The verdict is data (`Verdict.kind`, `winner`, per-configuration results, level, method);
+`verdict_text` renders every text from it.
 """
 
 from __future__ import annotations
@@ -17,28 +20,25 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from optuna.trial import FrozenTrial
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from dynamo_tune.study.confirmation.confidence import (
+    LEVEL,
+    METHOD,
     Difference,
     Summary,
     above_zero,
-    gain_text,
     summarize,
     welch_interval,
 )
-from dynamo_tune.study.confirmation.edges import Edge, near_bounds, suggestion
+from dynamo_tune.study.confirmation.edges import Edge, near_bounds
 from dynamo_tune.study.spec.schema import ConstraintSpec, ObjectiveSpec, ParamSpec
-from dynamo_tune.study.trial.attr_keys import TrialAttr
+from dynamo_tune.study.trial.attr_keys import ConstraintKey
+from dynamo_tune.study.trial.record import StudyRecord, TrialRecord
 
-_RULES = ("metrics_complete", "workload_ok")
-"""Constraint keys every measurement must satisfy on its own (not judged on means)."""
-WINNER = "confirmed winner"
-NO_WINNER = "no configuration beats the baseline beyond noise"
-PARETO = "Pareto study: each objective's confirmed mean and interval; no single winner"
-HEADLINES = (WINNER, NO_WINNER, PARETO)
-"""How the verdict's concluding line starts (`Verdict.headline`)."""
+VerdictKind = Literal["winner", "no_winner", "pareto"]
+"""A confirmed winner; no configuration beats the baseline beyond noise; a Pareto study (each
+objective's confirmed mean and interval, no single winner)."""
 
 
 class _Model(BaseModel):
@@ -53,7 +53,6 @@ class ObjectiveResult(_Model):
     direction: Literal["maximize", "minimize"]
     summary: Summary
     difference: Difference | None = None
-    gain: str | None = None
 
 
 class ConfigResult(_Model):
@@ -61,6 +60,7 @@ class ConfigResult(_Model):
 
     trial: int
     label: str
+    """`#4`, `#1 (agentic)`, `#0 (baseline)` (`label_of`)."""
     params: dict[str, Any]
     overrides: dict[str, Any]
     frontend_args: list[str]
@@ -71,51 +71,92 @@ class ConfigResult(_Model):
 
 
 class Verdict(_Model):
-    """What the confirmation stage concluded (stored as a study user attr)."""
+    """What the confirmation stage concluded, as data (stored as a study user attr; every
+    text is rendered from it by `verdict_text`)."""
 
-    method: str = "Welch's t"
-    confidence: float = 0.95
+    kind: VerdictKind
+    method: str = METHOD
+    confidence: float = LEVEL
+    """The level of every interval in the verdict."""
     repeats: int
     baseline: ConfigResult
     configs: list[ConfigResult]
     winner: int | None
+    """The confirmed winner's search trial number (kind `winner` only)."""
     noise_sd: float | None
-    lines: list[str]
+    """sd of the baseline's confirmation measurements (first objective; n >= 2)."""
+    noise_half_width: float | None = None
+    """The widest finite interval half-width of a difference to the baseline: how large a
+    gain would have had to be to count (kind `no_winner`)."""
+    edges: list[Edge] | None = None
+    """Values of the chosen configuration (the winner, else the best confirmed mean) at a
+    bound of a range that could be widened; None in verdicts stored before this field (the
+    reader recomputes them from the study file: `with_edges`)."""
 
-    @property
-    def headline(self) -> str:
-        """The concluding line: the confirmed winner, no winner, or the Pareto note."""
-        return next((x for x in self.lines if x.startswith(HEADLINES)), self.lines[-1])
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_kind(cls, data: Any) -> Any:
+        """A verdict stored by dynamo-tune before `kind` (it held rendered `lines` and each
+        objective's `gain` text): the same data, its kind and noise width derived from the
+        numbers, never from the text."""
+        if not isinstance(data, dict) or "kind" in data:
+            return data
+        data = {k: v for k, v in data.items() if k != "lines"}
+        for c in [data.get("baseline"), *(data.get("configs") or [])]:
+            for o in c.get("objectives", []) if isinstance(c, dict) else []:
+                if isinstance(o, dict):
+                    o.pop("gain", None)
+        base = data.get("baseline") or {}
+        if len(base.get("objectives") or []) > 1:
+            data["kind"] = "pareto"
+        elif data.get("winner") is not None:
+            data["kind"] = "winner"
+        else:
+            data["kind"] = "no_winner"
+            configs = [ConfigResult.model_validate(c) for c in data.get("configs") or []]
+            data["noise_half_width"] = _half_width(configs)
+        return data
 
     @property
     def winner_config(self) -> ConfigResult | None:
         return next((c for c in self.configs if c.trial == self.winner), None)
 
+    @property
+    def chosen(self) -> ConfigResult | None:
+        """The configuration whose range edges matter: the winner, else (single objective)
+        the best confirmed mean; None for a Pareto study or nothing confirmed."""
+        if self.kind == "pareto":
+            return None
+        if self.winner is not None:
+            return self.winner_config
+        minimize = bool(self.configs) and self.configs[0].objectives[0].direction == "minimize"
+        return (min if minimize else max)(
+            self.configs, key=lambda c: c.objectives[0].summary.mean, default=None
+        )
 
-def label_of(trial: FrozenTrial) -> str:
+
+def label_of(record: TrialRecord) -> str:
     """`#4`, `#1 (agentic)`, `#0 (baseline)`."""
-    preset = trial.user_attrs.get(TrialAttr.PRESET)
-    if trial.user_attrs.get(TrialAttr.BASELINE):
-        return f"#{trial.number} (baseline)"
-    return f"#{trial.number} ({preset})" if preset else f"#{trial.number}"
+    if record.baseline:
+        return f"#{record.number} (baseline)"
+    return f"#{record.number} ({record.preset})" if record.preset else f"#{record.number}"
 
 
-def _mean_of(metric: str, trials: Sequence[FrozenTrial]) -> float | None:
-    values = [t.user_attrs.get(metric) for t in trials]
-    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+def _mean_of(metric: str, records: Sequence[TrialRecord]) -> float | None:
+    values = [r.number_of(metric) for r in records]
+    numbers = [v for v in values if v is not None]
     return sum(numbers) / len(numbers) if len(numbers) == len(values) and numbers else None
 
 
-def _judge(constraints: Sequence[ConstraintSpec], trials: Sequence[FrozenTrial]) -> list[str]:
+def _judge(constraints: Sequence[ConstraintSpec], records: Sequence[TrialRecord]) -> list[str]:
     """Violations of the configuration: per-measurement rules, constraints on the means."""
     violations: list[str] = []
-    for t in trials:
-        stored = t.user_attrs.get(TrialAttr.CONSTRAINTS) or {}
-        broken = [k for k in _RULES if float(stored.get(k, 0.0)) > 0]
+    for r in records:
+        broken = [k for k in ConstraintKey.PER_MEASUREMENT if r.constraint_values.get(k, 0.0) > 0]
         if broken:
-            violations.append(f"measurement #{t.number}: {', '.join(broken)} violated")
+            violations.append(f"measurement #{r.number}: {', '.join(broken)} violated")
     for c in constraints:
-        mean = _mean_of(c.metric, trials)
+        mean = _mean_of(c.metric, records)
         if mean is None:
             violations.append(f"{c.metric}: missing in a confirmation measurement")
         elif (c.max is not None and mean > c.max) or (c.min is not None and mean < c.min):
@@ -125,31 +166,29 @@ def _judge(constraints: Sequence[ConstraintSpec], trials: Sequence[FrozenTrial])
 
 
 def _result(
-    source: FrozenTrial,
-    measured: Sequence[FrozenTrial],
+    source: TrialRecord,
+    measured: Sequence[TrialRecord],
     objective: ObjectiveSpec,
     baseline: Sequence[Sequence[float]] | None,
+    level: float,
 ) -> ConfigResult:
     """The result of one configuration; `baseline` holds the baseline's values per objective."""
     results = []
     violations = _judge(objective.constraints, measured)
     for i, (direction, metric) in enumerate(objective.objectives()):
-        values = [t.values[i] for t in measured if t.values is not None]
+        values = [r.values[i] for r in measured if r.values is not None]
         finite = [v for v in values if math.isfinite(v)]
         if len(finite) < len(measured):
             violations.append(f"{metric}: a measurement has no value")
         summary = summarize(finite) if finite else Summary(n=0, mean=math.nan, sd=math.nan)
-        difference = gain = None
+        difference = None
         if baseline is not None and finite and baseline[i]:
-            difference = welch_interval(finite, baseline[i])
-            n0, n1 = len(baseline[i]), len(finite)
-            gain = gain_text(difference, sum(baseline[i]) / n0, n1 if n1 == n0 else (n1, n0))
+            difference = welch_interval(finite, baseline[i], level)
         results.append(
             ObjectiveResult(
-                metric=metric, direction=direction, summary=summary, difference=difference,
-                gain=gain,
+                metric=metric, direction=direction, summary=summary, difference=difference
             )
-        )  # fmt: skip
+        )
     beats = (
         baseline is not None
         and len(results) == 1
@@ -160,8 +199,8 @@ def _result(
         trial=source.number,
         label=label_of(source),
         params=dict(source.params),
-        overrides=dict(source.user_attrs.get(TrialAttr.OVERRIDES) or {}),
-        frontend_args=list(measured[-1].user_attrs.get(TrialAttr.FRONTEND_ARGS, [])),
+        overrides=dict(source.overrides),
+        frontend_args=list(measured[-1].frontend_args),
         objectives=results,
         feasible=not violations,
         violations=violations,
@@ -169,53 +208,68 @@ def _result(
     )
 
 
-def _values(trials: Sequence[FrozenTrial], n_objectives: int) -> list[list[float]]:
+def _values(records: Sequence[TrialRecord], n_objectives: int) -> list[list[float]]:
     """Finite values per objective (a measurement without a value cannot be averaged)."""
     return [
-        [t.values[i] for t in trials if t.values is not None and math.isfinite(t.values[i])]
+        [r.values[i] for r in records if r.values is not None and math.isfinite(r.values[i])]
         for i in range(n_objectives)
     ]
 
 
 def decide(
-    sources: Mapping[int, FrozenTrial],
-    measurements: Mapping[int, Sequence[FrozenTrial]],
+    sources: Mapping[int, TrialRecord],
+    measurements: Mapping[int, Sequence[TrialRecord]],
     baseline: int,
     order: Sequence[int],
     objective: ObjectiveSpec,
     space: Mapping[str, ParamSpec],
     widenable: Callable[[Edge], bool] = lambda edge: True,
+    level: float = LEVEL,
 ) -> Verdict:
     """The verdict from the confirmation measurements of `baseline` and the configs `order`.
 
     `sources[n]` is search trial n; `measurements[n]` its COMPLETE confirmation trials.
     `widenable(edge)` says whether the range could be widened past a bound the chosen
     configuration sits at (not past a limit Dynamo itself sets, e.g. temperature >= 0).
-    ValueError when the baseline has no measurement (nothing to compare against).
+    Every interval has confidence `level`. ValueError when the baseline has no measurement
+    (nothing to compare against).
     """
     n_obj = len(objective.objectives())
     base_trials = measurements.get(baseline, [])
     if not base_trials:
         raise ValueError(f"the baseline #{baseline} has no confirmation measurement yet")
     base_values = _values(base_trials, n_obj)
-    base = _result(sources[baseline], base_trials, objective, None)
+    base = _result(sources[baseline], base_trials, objective, None, level)
     configs = [
-        _result(sources[n], measurements[n], objective, base_values)
+        _result(sources[n], measurements[n], objective, base_values, level)
         for n in order
         if measurements.get(n)
     ]
-    winner = _winner(configs)
+    winner = _winner(configs) if n_obj == 1 else None
+    kind: VerdictKind = "pareto" if n_obj > 1 else "winner" if winner is not None else "no_winner"
     noise = base.objectives[0].summary.sd if base.objectives[0].summary.n > 1 else None
     repeats = min([len(base_trials), *(len(measurements[c.trial]) for c in configs)])
-    lines = _lines(base, configs, winner, n_obj, space, widenable)
-    return Verdict(
+    verdict = Verdict(
+        kind=kind,
+        confidence=level,
         repeats=repeats,
         baseline=base,
         configs=configs,
         winner=winner,
         noise_sd=noise,
-        lines=lines,
+        noise_half_width=_half_width(configs) if kind == "no_winner" else None,
     )
+    return with_edges(verdict, space, widenable)
+
+
+def with_edges(
+    verdict: Verdict, space: Mapping[str, ParamSpec], widenable: Callable[[Edge], bool]
+) -> Verdict:
+    """`verdict` with the range edges of its chosen configuration that could be widened."""
+    chosen = verdict.chosen
+    params = chosen.params if chosen is not None else {}
+    edges = [e for e in near_bounds(params, space) if widenable(e)]
+    return verdict.model_copy(update={"edges": edges})
 
 
 def _winner(configs: Sequence[ConfigResult]) -> int | None:
@@ -227,49 +281,23 @@ def _winner(configs: Sequence[ConfigResult]) -> int | None:
     return best.trial
 
 
-def _describe(c: ConfigResult) -> str:
-    parts = [f"{k}={v}" for k, v in c.params.items()] + [f"{k}={v}" for k, v in c.overrides.items()]
-    return " ".join(parts) or "(the study's fixed configuration)"
+def _half_width(configs: Sequence[ConfigResult]) -> float | None:
+    """The widest finite half-width of a difference to the baseline (None: none finite)."""
+    widths = [
+        (o.difference.high - o.difference.low) / 2
+        for c in configs
+        for o in c.objectives
+        if o.difference is not None and math.isfinite(o.difference.high)
+    ]
+    return max(widths) if widths else None
 
 
-def _lines(
-    base: ConfigResult,
-    configs: Sequence[ConfigResult],
-    winner: int | None,
-    n_obj: int,
-    space: Mapping[str, ParamSpec],
-    widenable: Callable[[Edge], bool],
-) -> list[str]:
-    lines = []
-    for c in [base, *configs]:
-        for o in c.objectives:
-            s = o.summary
-            vs = f"; vs baseline {o.gain}" if o.gain else ""
-            lines.append(
-                f"{c.label} {o.metric} {s.mean:.4f} (sd {s.sd:.4f}, n={s.n}){vs}"
-                + ("" if c.feasible else f" [infeasible: {'; '.join(c.violations)}]")
-            )
-    if n_obj > 1:
-        lines.append(PARETO)
-        return lines
-    chosen = next((c for c in configs if c.trial == winner), None)
-    if chosen is not None:
-        o = chosen.objectives[0]
-        lines.append(f"{WINNER}: {chosen.label}: {_describe(chosen)}: {o.gain}")
-        edge_params = chosen.params
-    else:
-        widths = [
-            (o.difference.high - o.difference.low) / 2
-            for c in configs
-            for o in c.objectives
-            if o.difference is not None and math.isfinite(o.difference.high)
-        ]
-        noise = f" (±{max(widths):.4f})" if widths else ""
-        lines.append(f"{NO_WINNER}{noise}")
-        minimize = bool(configs) and configs[0].objectives[0].direction == "minimize"
-        best = (min if minimize else max)(
-            configs, key=lambda c: c.objectives[0].summary.mean, default=None
-        )
-        edge_params = best.params if best is not None else {}
-    lines += [suggestion(e) for e in near_bounds(edge_params, space) if widenable(e)]
-    return lines
+def stored_verdict(study: StudyRecord) -> Verdict | None:
+    """The verdict the confirmation stage stored (also one stored before `kind`), if any; None
+    when there is none or it cannot be read."""
+    if study.verdict is None:
+        return None
+    try:
+        return Verdict.model_validate(study.verdict)
+    except ValueError:  # pydantic's ValidationError: a verdict this version cannot read
+        return None

@@ -13,9 +13,14 @@ import httpx
 from dynamo_tune.deploy import make_deployment
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.errors import MetricsError
-from dynamo_tune.metrics import MetricsBackend, PrometheusBackend, ScrapeBackend
-from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
-from dynamo_tune.metrics.prom_parse import QueryFailed
+from dynamo_tune.metrics import (
+    MetricsBackend,
+    PrometheusAPI,
+    PrometheusBackend,
+    QueryFailed,
+    ScrapeBackend,
+    new_client,
+)
 from dynamo_tune.study.spec.schema import MetricsSpec
 from dynamo_tune.study.spec.space import Candidate
 from dynamo_tune.study.store.opening import StudyHandle
@@ -92,7 +97,7 @@ def build_services(handle: StudyHandle) -> TrialServices:
         """The workload of a candidate; its request plan is built once per workload spec."""
         key = candidate.workload.model_dump_json()
         if key not in built:
-            built[key] = make_workload(candidate.workload, block_size=size)  # type: ignore[arg-type]
+            built[key] = make_workload(candidate.workload, block_size=size)
         return built[key]
 
     async def check(endpoints: Endpoints) -> None:

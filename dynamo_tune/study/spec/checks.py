@@ -1,24 +1,24 @@
-"""Rules of a study file that span sections, each problem located. Pure, except
-`require_metrics_source`, which looks `prometheus` up on PATH.
+"""Rules of a study file that span sections, each problem located. Pure.
 
 `check_spec` returns every problem as `"<dotted location>: <message>"`; an empty list means
 the study can run. These run after the schema (pydantic) accepted the file. `check_spec`
 does not depend on the machine (reading a study back works anywhere); `dynamo-tune run`
-adds `require_metrics_source` before it creates or opens a study.
+adds `run.entry.require_metrics_source` (is `prometheus` on this machine's PATH?) before it
+creates or opens a study.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from dynamo_tune.deploy.prometheus import prometheus_binary
 from dynamo_tune.deploy.router_flags import knob_used_in
 from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.errors import SpecError
-from dynamo_tune.metrics.access import USE_ENV_OR_FILE, url_has_credentials
+from dynamo_tune.metrics import USE_ENV_OR_FILE, url_has_credentials
 from dynamo_tune.study.spec.conditions import ROUTER_MODE, conditions_of, suggestion_order
 from dynamo_tune.study.spec.presets import entries
 from dynamo_tune.study.spec.schema import CategoricalParam, ParamSpec, StudySpec
@@ -30,6 +30,7 @@ from dynamo_tune.study.spec.space import (
     split_name,
     target_fields,
 )
+from dynamo_tune.validation import first_problem
 
 GRID_LIMIT = 100_000
 _SINGLE_OBJECTIVE_SAMPLERS = {"cmaes", "gp"}
@@ -87,15 +88,6 @@ def check_metrics_source(spec: StudySpec, *, prometheus_on_path: bool = True) ->
     return issues
 
 
-def require_metrics_source(spec: StudySpec, path: Path) -> None:
-    """SpecError (`path`: problems) unless this machine can serve the study's metrics
-    section. Does I/O: looks `prometheus` up on PATH. Run before a study is created."""
-    issues = check_metrics_source(spec, prometheus_on_path=prometheus_binary() is not None)
-    if issues:
-        head = f"{path}: {len(issues)} problem{'s' if len(issues) != 1 else ''}"
-        raise SpecError("\n".join([head, *(f"  {issue}" for issue in issues)]))
-
-
 def _check_conditions(spec: StudySpec) -> list[str]:
     """`when` names searched parameters and values they can take; no cycle; no knob that
     Dynamo ignores under the study's fixed router mode; no condition that never holds."""
@@ -146,30 +138,43 @@ def _check_enqueue(spec: StudySpec) -> list[str]:
     issues: list[str] = []
     for entry in resolved:
         head = f"{entry.where} ({entry.label})"
-        bad = False
-        for name, value in entry.settings.items():
-            try:
-                section, field = split_name(name)
-            except ValueError as exc:
-                issues.append(f"{head}: {exc}")
-                bad = True
-                continue
-            if field not in target_fields(section, spec.workload):
-                issues.append(f"{head}: {section} has no field {field!r}")
-                bad = True
-            elif name in spec.search_space and not contains(spec.search_space[name], value):
-                issues.append(f"{head}: {name} = {value!r} is outside the searched range of {name}")
-                bad = True
-        if not bad:
-            try:
-                make_candidate(entry.settings, spec.deployment.router, spec.workload)
-            except ValidationError as exc:
-                issues.append(f"{head}: {_first_error(exc)}")
+        issues += _check_fixed(spec, entry.settings, functools.partial(_same, head), head)
     return issues
 
 
-def _first_error(exc: ValidationError) -> str:
-    return str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+def _same(where: str, name: str) -> str:
+    return where
+
+
+def _check_fixed(
+    spec: StudySpec,
+    settings: Mapping[str, Any],
+    at: Callable[[str], str],
+    whole: str,
+) -> list[str]:
+    """A fixed configuration (the baseline, an enqueued entry): every setting names a real
+    field and stays inside its searched range, and the whole is one Dynamo accepts. `at(name)`
+    locates a setting's problem, `whole` the configuration's; a location that does not name
+    the setting gets `name = value` in the range message."""
+    issues: list[str] = []
+    for name, value in settings.items():
+        where = at(name)
+        try:
+            section, field = split_name(name)
+        except ValueError as exc:
+            issues.append(f"{where}: {exc}")
+            continue
+        if field not in target_fields(section, spec.workload):
+            issues.append(f"{where}: {section} has no field {field!r}")
+        elif name in spec.search_space and not contains(spec.search_space[name], value):
+            shown = f"{value!r}" if where.endswith(name) else f"{name} = {value!r}"
+            issues.append(f"{where}: {shown} is outside the searched range of {name}")
+    if not issues:
+        try:
+            make_candidate(settings, spec.deployment.router, spec.workload)
+        except ValidationError as exc:
+            issues.append(f"{whole}: {first_problem(exc)}")
+    return issues
 
 
 def _check_param(spec: StudySpec, name: str, param: ParamSpec) -> list[str]:
@@ -205,7 +210,7 @@ def _check_param(spec: StudySpec, name: str, param: ParamSpec) -> list[str]:
         try:
             make_candidate({name: value}, spec.deployment.router, spec.workload)
         except ValidationError as exc:
-            issues.append(f"{where}.{key}: {_first_error(exc)}")
+            issues.append(f"{where}.{key}: {first_problem(exc)}")
     if not issues:
         try:
             distribution(param)
@@ -218,24 +223,7 @@ def _check_baseline(spec: StudySpec) -> list[str]:
     baseline = spec.study.baseline
     if not baseline:
         return []
-    issues: list[str] = []
-    for name, value in baseline.items():
-        where = f"study.baseline.{name}"
-        try:
-            section, field = split_name(name)
-        except ValueError as exc:
-            issues.append(f"{where}: {exc}")
-            continue
-        if field not in target_fields(section, spec.workload):
-            issues.append(f"{where}: {section} has no field {field!r}")
-        elif name in spec.search_space and not contains(spec.search_space[name], value):
-            issues.append(f"{where}: {value!r} is outside the searched range of {name}")
-    if not issues:
-        try:
-            make_candidate(baseline, spec.deployment.router, spec.workload)
-        except ValidationError as exc:
-            issues.append(f"study.baseline: {_first_error(exc)}")
-    return issues
+    return _check_fixed(spec, baseline, lambda name: f"study.baseline.{name}", "study.baseline")
 
 
 def _check_sampler(spec: StudySpec) -> list[str]:

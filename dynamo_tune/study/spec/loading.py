@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from dynamo_tune.errors import SpecError
 from dynamo_tune.study.spec.checks import check_spec
 from dynamo_tune.study.spec.schema import StudySpec
+from dynamo_tune.validation import problem_lines, problem_summary
 
 
 @dataclass(frozen=True)
@@ -75,36 +76,6 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     return data
 
 
-def _located(loc: tuple[int | str, ...], data: Any) -> str:
-    """The dotted path of a pydantic error location, without union tags pydantic inserts."""
-    parts: list[str] = []
-    node = data
-    for i, part in enumerate(loc):
-        tags = [v for v in node.values() if isinstance(v, str)] if isinstance(node, dict) else []
-        if part in tags and part not in node and i + 1 < len(loc):
-            continue  # discriminator tag pydantic inserts: the value of `type:` / `kind:`
-        parts.append(str(part))
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return ".".join(parts)
-
-
-def format_validation_error(exc: ValidationError, data: Any) -> list[str]:
-    """One `location: message` line per pydantic error."""
-    lines = []
-    for err in exc.errors(include_url=False):
-        where = _located(tuple(err["loc"]), data) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{where}: {msg}")
-    return lines
-
-
 def spec_hash(spec: StudySpec) -> str:
     """sha256 of the canonical JSON of the validated spec (comments and key order ignored)."""
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -117,11 +88,10 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
-        problems = format_validation_error(exc, data)
-        raise SpecError(_summary(path, problems)) from exc
+        raise SpecError(problem_summary(path, problem_lines(exc, data))) from exc
     problems = check_spec(spec)
     if problems:
-        raise SpecError(_summary(path, problems))
+        raise SpecError(problem_summary(path, problems))
     return LoadedSpec(spec=spec, path=path.resolve(), text=text, sha256=spec_hash(spec))
 
 
@@ -132,8 +102,3 @@ def load_spec(path: Path) -> LoadedSpec:
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     return parse_spec(text, path)
-
-
-def _summary(path: Path, problems: list[str]) -> str:
-    head = f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    return "\n".join([head, *(f"  {p}" for p in problems)])

@@ -8,36 +8,25 @@ ignored setting. Cross-section rules that need the search space's targets (range
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dynamo_tune.deploy.spec import DeploymentSpec
-from dynamo_tune.metrics.access import USE_ENV_OR_FILE, PrometheusAccess, url_has_credentials
-from dynamo_tune.metrics.score import ScoreConfig
+from dynamo_tune.metrics import (
+    DEFAULT_TIMEOUT_S,
+    USE_ENV_OR_FILE,
+    PrometheusAccess,
+    ScoreConfig,
+    url_has_credentials,
+)
+from dynamo_tune.study.spec.metric_names import MetricName
 from dynamo_tune.workload.spec import WorkloadSpec
 
 SamplerName = Literal["tpe", "random", "grid", "gp", "nsga2", "cmaes", "qmc"]
 PresetName = Literal["dynamo-defaults", "agentic"]
 """Built-in starting points `study.enqueue` may name (`dynamo_tune.study.spec.presets`)."""
 Scalar = str | bool | int | float | None
-
-MetricName = Literal[
-    "score",
-    "kv_efficiency",
-    "ttft_p50_seconds",
-    "ttft_p95_seconds",
-    "ttft_p99_seconds",
-    "itl_p50_seconds",
-    "itl_p95_seconds",
-    "itl_p99_seconds",
-    "client_ttft_p95_seconds",
-    "client_itl_p95_seconds",
-    "client_kve",
-    "requests_failed",
-]
-"""Names a constraint or a Pareto direction may use (user-attr keys of a trial)."""
-METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
 
 
 class _Strict(BaseModel):
@@ -53,7 +42,8 @@ class SamplerSpec(_Strict):
 
 class ConfirmSpec(_Strict):
     """The confirmation stage: the top `top` configurations and the baseline, `repeats` fresh
-    interleaved measurements each, compared by Welch's t (design.md §8)."""
+    interleaved measurements each, compared by Welch's t
+    (docs/architecture.md#noise-and-confirmation)."""
 
     top: int = Field(default=3, ge=1, le=20, description="Configurations to confirm")
     repeats: int = Field(
@@ -118,7 +108,7 @@ class MetricsSpec(PrometheusAccess):
         pattern=r"^https?://[^\s/]+(/\S*)?$",
         description="None: the deployment's own Prometheus",
     )
-    timeout_s: float = Field(default=10.0, gt=0, description="Per-query timeout")
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, description="Per-query timeout")
 
     @field_validator("prometheus_url")
     @classmethod

@@ -39,6 +39,7 @@ from dynamo_tune.study.spec.schema import (
     ParamSpec,
 )
 from dynamo_tune.workload.hints import PrefixHints
+from dynamo_tune.workload.spec import WorkloadSpec
 
 SECTIONS = ("router", "hints", "workload")
 _NOT_SEARCHABLE = {"workload": {"kind", "hints"}}
@@ -64,7 +65,7 @@ class Candidate:
 
     router: RouterConfig
     hints: PrefixHints
-    workload: BaseModel
+    workload: WorkloadSpec
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -78,7 +79,7 @@ def split_name(name: str) -> tuple[str, str]:
     return section, field
 
 
-def target_fields(section: str, workload: BaseModel) -> set[str]:
+def target_fields(section: str, workload: WorkloadSpec) -> set[str]:
     """Fields a dotted name may address in `section`."""
     if section == "router":
         return set(RouterConfig.model_fields)
@@ -183,7 +184,7 @@ class SearchSpace:
 
 
 def make_candidate(
-    values: Mapping[str, Any], router: RouterConfig, workload: BaseModel
+    values: Mapping[str, Any], router: RouterConfig, workload: WorkloadSpec
 ) -> Candidate:
     """Lay dotted `values` over the fixed router and workload; pydantic ValidationError if bad."""
     groups: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
@@ -196,8 +197,7 @@ def make_candidate(
         new_workload = type(workload).model_validate(
             {**workload.model_dump(), **groups["workload"]}
         )
-    base_hints = getattr(new_workload, "hints", PrefixHints())
-    hints = PrefixHints.model_validate({**base_hints.model_dump(), **groups["hints"]})
+    hints = PrefixHints.model_validate({**new_workload.hints.model_dump(), **groups["hints"]})
     return Candidate(router=new_router, hints=hints, workload=new_workload)
 
 
@@ -205,7 +205,7 @@ def fixed_values(
     space: SearchSpace,
     settings: Mapping[str, Any],
     router: RouterConfig,
-    workload: BaseModel,
+    workload: WorkloadSpec,
     router_defaults: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A fixed configuration (the baseline, a preset) as (params to enqueue, overrides).
@@ -218,7 +218,7 @@ def fixed_values(
     """
     params = {k: v for k, v in settings.items() if k in space.params}
     overrides = {k: v for k, v in settings.items() if k not in space.params}
-    hints = getattr(workload, "hints", PrefixHints())
+    hints = workload.hints
     for name, param in space.params.items():
         if name in params:
             continue

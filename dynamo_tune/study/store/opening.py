@@ -37,6 +37,7 @@ from dynamo_tune.study.store.storage import (
     storage_errors,
 )
 from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
+from dynamo_tune.study.trial.record import StudyRecord, enqueue
 
 INIT_WAIT_S = 30.0
 
@@ -61,7 +62,6 @@ def storage_target(loaded: LoadedSpec) -> StorageTarget:
 
 def open_existing(loaded: LoadedSpec) -> StudyHandle:
     """Load the study for inspection; SpecError if it does not exist yet."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     target = storage_target(loaded)
     if target.path is not None and not target.path.exists():
         raise SpecError(f"no study storage at {target.display}: run `dynamo-tune run` first")
@@ -77,7 +77,6 @@ def open_existing(loaded: LoadedSpec) -> StudyHandle:
 
 def open_for_run(loaded: LoadedSpec, *, allow_changed_space: bool = False) -> StudyHandle:
     """Create the study or load it to resume; checks directions and the search space first."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     target = storage_target(loaded)
     with storage_errors(target, "write"):
         return _open_for_run(loaded, target, allow_changed_space)
@@ -133,7 +132,7 @@ def _resume(
     study.sampler = make_sampler(
         spec, run_seed(spec.study.sampler.seed, len(trials), running, os.getpid())
     )
-    if study.user_attrs.get(StudyAttr.SPEC_SHA256) != loaded.sha256:
+    if StudyRecord.from_study(study).spec_sha256 != loaded.sha256:
         _store_spec(study, loaded)
     enqueue_new_entries(study, spec, space)
     return StudyHandle(
@@ -157,9 +156,7 @@ def _initialize(handle: StudyHandle, space: SearchSpace) -> None:
             spec.workload,
             router_defaults_if_installed(),
         )
-        study.enqueue_trial(
-            params, user_attrs={TrialAttr.BASELINE: True, TrialAttr.OVERRIDES: overrides}
-        )
+        enqueue(study, params, {TrialAttr.BASELINE: True, TrialAttr.OVERRIDES: overrides})
     enqueue_new_entries(study, spec, space)
     study.set_user_attr(StudyAttr.INITIALIZED, True)
 
@@ -167,7 +164,7 @@ def _initialize(handle: StudyHandle, space: SearchSpace) -> None:
 def enqueue_new_entries(study: optuna.Study, spec: StudySpec, space: SearchSpace) -> list[str]:
     """Enqueue the `study.enqueue` entries this study has not enqueued yet, in file order
     (each is measured once, right after what is already queued); their labels."""
-    done = list(study.user_attrs.get(StudyAttr.ENQUEUED) or [])
+    done = list(StudyRecord.from_study(study).enqueued)
     added: list[str] = []
     defaults: dict[str, object] | None = None
     for entry in entries(spec):
@@ -178,9 +175,7 @@ def enqueue_new_entries(study: optuna.Study, spec: StudySpec, space: SearchSpace
         params, overrides = fixed_values(
             space, entry.settings, spec.deployment.router, spec.workload, defaults
         )
-        study.enqueue_trial(
-            params, user_attrs={TrialAttr.PRESET: entry.label, TrialAttr.OVERRIDES: overrides}
-        )
+        enqueue(study, params, {TrialAttr.PRESET: entry.label, TrialAttr.OVERRIDES: overrides})
         done.append(entry.key)
         added.append(entry.label)
     if added:
@@ -195,7 +190,7 @@ def _store_spec(study: optuna.Study, loaded: LoadedSpec) -> None:
 
 def _wait_initialized(study: optuna.Study) -> None:
     deadline = time.monotonic() + INIT_WAIT_S
-    while not study.user_attrs.get(StudyAttr.INITIALIZED):
+    while not StudyRecord.from_study(study).initialized:
         if time.monotonic() > deadline:
             return  # created by an older run that died mid-initialization: carry on
         time.sleep(0.2)

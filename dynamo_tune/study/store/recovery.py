@@ -9,7 +9,6 @@ whose `tell(FAIL)` succeeds re-enqueues, so two runners never duplicate a retry.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import optuna
@@ -17,19 +16,18 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.study.trial.attr_keys import CARRIED_ON_RETRY, CONFIRM_STAGE, StudyAttr, TrialAttr
+from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
+from dynamo_tune.study.trial.record import StudyRecord, TrialRecord, enqueue, retry_attrs
 from dynamo_tune.study.trial.runner import runner_is_dead
 
 
 def reenqueue_once(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Enqueue a failed trial's parameters again unless it was itself a retry."""
-    if trial.user_attrs.get(TrialAttr.RETRY_OF) is not None or not trial.params:
+    """Enqueue a failed trial's parameters again unless it was itself a retry (or a
+    confirmation measurement: the confirmation plan queues what it lacks)."""
+    record = TrialRecord.from_frozen(trial)
+    if record.retry_of is not None or not record.params or record.is_confirmation:
         return False
-    if trial.user_attrs.get(TrialAttr.STAGE) == CONFIRM_STAGE:
-        return False  # the confirmation stage queues what its plan lacks (confirm.py)
-    attrs = {k: trial.user_attrs[k] for k in CARRIED_ON_RETRY if k in trial.user_attrs}
-    attrs[TrialAttr.RETRY_OF] = trial.number
-    study.enqueue_trial(trial.params, user_attrs=attrs)
+    enqueue(study, record.params, retry_attrs(record))
     return True
 
 
@@ -38,13 +36,15 @@ def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) 
     failed: list[int] = []
     study_id = storage.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not runner_is_dead(trial.user_attrs.get(TrialAttr.RUNNER)):
+        if not runner_is_dead(TrialRecord.from_frozen(trial).runner):
             continue
-        with contextlib.suppress(Exception):  # a trial that just finished elsewhere
-            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
             storage.set_trial_user_attr(
                 trial_id, TrialAttr.FAIL_REASON, "runner process died (killed) mid-trial"
             )
+        except RuntimeError:  # UpdateFinishedTrialError
+            continue  # it just finished elsewhere: not dead after all
         try:
             study.tell(trial.number, state=TrialState.FAIL)
         except (ValueError, RuntimeError):
@@ -76,7 +76,7 @@ def heartbeat_failed_callback(study: optuna.Study, trial: FrozenTrial) -> None:
 
 def check_space(study: optuna.Study, fingerprint: str, allow_changed: bool) -> bool:
     """Refuse a changed search space unless allowed; True if the space changed."""
-    stored = study.user_attrs.get(StudyAttr.SEARCH_SPACE)
+    stored = StudyRecord.from_study(study).search_space
     if stored is None or stored == fingerprint:
         return False
     if not allow_changed:

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dynamo_tune.errors import SpecError
 from dynamo_tune.study.spec.schema import FloatParam, ParamSpec, StudySpec
 from dynamo_tune.study.spec.space import grid_values, paste_value
-from dynamo_tune.study.trial.attr_keys import TrialAttr
+from dynamo_tune.study.trial.record import TrialRecord
 
 NEEDS: dict[str, tuple[str, ...]] = {
     "gp": ("torch", "scipy"),
@@ -29,6 +29,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "cmaes": ("cmaes",),
 }
 HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
+"""Optuna 5 has `trial.set_constraint`; Optuna 4 only `constraints_func` (the one feature test)."""
 CONSTRAINT_AWARE = frozenset({"tpe", "nsga2", "gp"})
 
 
@@ -48,8 +49,7 @@ def missing_packages(name: str) -> list[str]:
 
 def constraints_from_attrs(trial: FrozenTrial) -> Sequence[float]:
     """Optuna 4 `constraints_func`: the constraint values the objective stored."""
-    stored = trial.user_attrs.get(TrialAttr.CONSTRAINTS) or {}
-    return [float(v) for v in stored.values()]
+    return list(TrialRecord.from_frozen(trial).constraint_values.values())
 
 
 def run_seed(seed: int | None, existing_trials: int, joined_running: bool, pid: int) -> int | None:

@@ -6,7 +6,7 @@ the study file's folder. SQLite gets a lock timeout (a live dashboard or a secon
 would otherwise hit "database is locked"); RDB storages get Optuna's trial heartbeat so a
 dead runner's RUNNING trials become FAIL, and check a pooled connection before using it, so
 a database server restarted between two queries costs nothing (a missed heartbeat is a
-warning on stderr). Artifacts go to a `FileSystemArtifactStore` beside
+logged warning). Artifacts go to a `FileSystemArtifactStore` beside
 the storage file (or beside the study file for a server database).
 
 `study.storage` may reference environment variables as `${NAME}` (`$$` is a literal `$`), so a
@@ -22,10 +22,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 import os
 import re
 import sqlite3
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +48,8 @@ from sqlalchemy.exc import (
 )
 
 from dynamo_tune.errors import SpecError, StorageError
+
+log = logging.getLogger(__name__)
 
 SQLITE_TIMEOUT_S = 60
 SCHEMA_RACE_ATTEMPTS = 5
@@ -226,7 +228,7 @@ class _RDBStorage(RDBStorage):
 
     Optuna beats from a thread that dies on the first error, with a traceback; the trial
     would then look dead to other runners once the grace period passes. Here a missed beat is
-    one line on stderr and the next beat reconnects (`pool_pre_ping`).
+    one warning logged (the CLI prints it) and the next beat reconnects (`pool_pre_ping`).
     """
 
     def __init__(self, target: StorageTarget, **kwargs: Any) -> None:
@@ -237,12 +239,23 @@ class _RDBStorage(RDBStorage):
         try:
             super().record_heartbeat(trial_id)
         except (SQLAlchemyError, StorageInternalError) as exc:
-            print(
-                f"dynamo-tune: warning: storage {self.target.display}: heartbeat missed "
-                f"(the next one retries): {self.target.reason(exc)}",
-                file=sys.stderr,
-                flush=True,
+            log.warning(
+                "storage %s: heartbeat missed (the next one retries): %s",
+                self.target.display,
+                self.target.reason(exc),
             )
+
+
+_OPEN_ERRORS = (
+    SQLAlchemyError,  # connection refused, bad credentials, no such database, driver errors
+    StorageInternalError,
+    sqlite3.Error,
+    OSError,  # a journal file or SQLite folder that cannot be created or read
+    ImportError,  # a database driver that is not installed
+    ValueError,  # a URL the engine cannot parse
+    RuntimeError,  # Optuna: the schema is of an Optuna version this one cannot use
+)
+"""What opening a storage raises for a storage that cannot be opened (`StorageError`)."""
 
 
 def open_storage(
@@ -286,5 +299,5 @@ def open_storage(
                     raise
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
-    except Exception as exc:  # sqlalchemy / driver / file errors: translate once, here
+    except _OPEN_ERRORS as exc:  # translated once, here
         raise StorageError(f"cannot open storage {target.display}: {target.reason(exc)}") from exc

@@ -1,15 +1,28 @@
 """Every user-attr key dynamo-tune stores on trials and studies: the one home of those names. Pure.
 
-Readers (reports, progress lines, resume, the dashboard's users) and writers import the keys
-from here; no module writes a key as a raw string. Metric attrs are named after the fields
-they copy (`CORE_KEYS` from `DynamoCoreMetrics`, `WORKLOAD_KEYS` from `WorkloadReport`).
+Writers import the keys from here; readers go through `record.TrialRecord` /
+`record.StudyRecord`, the one place that reads stored attrs. No module writes a key as a raw
+string. Metric attrs are named after the fields they copy (`CORE_KEYS`, `WORKLOAD_KEYS`: their
+home is `spec.metric_names`).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from dynamo_tune.metrics.models import DynamoCoreMetrics
+from dynamo_tune.study.spec import metric_names
+from dynamo_tune.study.spec.metric_names import CORE_KEYS, WORKLOAD_KEYS
+
+__all__ = [
+    "CARRIED_ON_RETRY",
+    "CONFIRM_STAGE",
+    "CORE_KEYS",
+    "HEADLINE_METRICS",
+    "WORKLOAD_KEYS",
+    "ConstraintKey",
+    "StudyAttr",
+    "TrialAttr",
+]
 
 
 class TrialAttr:
@@ -45,13 +58,13 @@ class TrialAttr:
     APPLY_SECONDS: Final = "apply_seconds"
     COLLECT_SECONDS: Final = "collect_seconds"
     # what was measured
-    SCORE: Final = "score"
+    SCORE: Final = metric_names.SCORE
     ERRORS: Final = "errors"
-    KV_EFFICIENCY: Final = "kv_efficiency"
+    KV_EFFICIENCY: Final = metric_names.KV_EFFICIENCY
     """cached / prompt tokens over the window (a `CORE_KEYS` entry)."""
-    TTFT_P95: Final = "ttft_p95_seconds"
+    TTFT_P95: Final = metric_names.TTFT_P95
     """The frontend's TTFT p95 over the window, seconds (a `CORE_KEYS` entry)."""
-    KVE_CEILING: Final = "kve_ceiling"
+    KVE_CEILING: Final = metric_names.KVE_CEILING
     """The workload's KVE ceiling: the most any router could serve from cache (`WORKLOAD_KEYS`)."""
     ROUTER_KV_HIT_RATE_MEAN: Final = "router_kv_hit_rate_mean"
     """Mean predicted KV hit rate the router saw at routing time over the window (0-1)."""
@@ -88,32 +101,20 @@ class StudyAttr:
     """The confirmation's verdict (`verdict.Verdict` as JSON)."""
 
 
+class ConstraintKey:
+    """Constraint keys every measurement carries besides the study's own constraints."""
+
+    METRICS_COMPLETE: Final = "metrics_complete"
+    """1.0 when a metric the score or an objective needs is missing, else 0.0."""
+    WORKLOAD_OK: Final = "workload_ok"
+    """1.0 when the workload failed (too many failed requests), else 0.0."""
+    PER_MEASUREMENT: Final = (METRICS_COMPLETE, WORKLOAD_OK)
+    """Judged on each measurement on its own, never on a mean (the confirmation's verdict)."""
+
+
 CONFIRM_STAGE: Final = "confirm"
 """The value of `TrialAttr.STAGE` on confirmation measurements."""
 
-
-CORE_KEYS: tuple[str, ...] = tuple(DynamoCoreMetrics.model_fields)
-"""Trial attrs holding the core metrics (the inputs of `to_optimization_score`)."""
-assert {TrialAttr.KV_EFFICIENCY, TrialAttr.TTFT_P95} <= set(CORE_KEYS)
-
-WORKLOAD_KEYS: tuple[str, ...] = (
-    "client_ttft_p50_seconds",
-    "client_ttft_p95_seconds",
-    "client_ttft_p99_seconds",
-    "client_itl_p50_seconds",
-    "client_itl_p95_seconds",
-    "client_itl_p99_seconds",
-    "client_e2e_p95_seconds",
-    "client_kve",
-    TrialAttr.KVE_CEILING,
-    "requests_sent",
-    "requests_ok",
-    "requests_failed",
-    "output_tokens_per_s",
-    "window_start",
-    "window_end",
-)
-"""Trial attrs copied from the `WorkloadReport` field of the same name."""
 
 CARRIED_ON_RETRY: tuple[str, ...] = (TrialAttr.BASELINE, TrialAttr.OVERRIDES, TrialAttr.PRESET)
 """Trial attrs a re-enqueued retry keeps from the trial it repeats."""
@@ -121,6 +122,6 @@ CARRIED_ON_RETRY: tuple[str, ...] = (TrialAttr.BASELINE, TrialAttr.OVERRIDES, Tr
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
     ("kve", TrialAttr.KV_EFFICIENCY),
     ("ttft95", TrialAttr.TTFT_P95),
-    ("itl95", "itl_p95_seconds"),
+    ("itl95", metric_names.ITL_P95),
 )
 """(short label, trial attr) of the metrics a progress line and the trials table show."""

@@ -17,8 +17,11 @@ could not be read (`DynamoMetricsResult.reachable` False) fails the trial with i
 
 Faults: a deployment that broke during the workload (`check_health` names what) fails the
 trial with a `DeploymentFault` — also when the workload itself failed because of it — and
-stores the reason in `fault` too; the run re-enqueues the configuration once (`run.py`) and
+stores the reason in `fault` too; the run re-enqueues the configuration once (`run.monitor`) and
 the next `apply` brings the deployment back.
+
+Which trials are measured is the run's stage's decision (`run.stages` admits or prunes a trial
+before the objective sees it); the objective measures whatever it is handed.
 """
 
 from __future__ import annotations
@@ -30,19 +33,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import optuna
-from optuna.trial import TrialState
 
 from dynamo_tune.deploy.base import Deployment, Endpoints
 from dynamo_tune.errors import DeploymentFault, MetricsError
-from dynamo_tune.metrics.backend import MetricsBackend
+from dynamo_tune.metrics import MetricsBackend
 from dynamo_tune.study.spec.schema import StudySpec
 from dynamo_tune.study.spec.space import Candidate, SearchSpace, make_candidate
-from dynamo_tune.study.trial.attr_keys import CONFIRM_STAGE, TrialAttr
+from dynamo_tune.study.trial.attr_keys import TrialAttr
 from dynamo_tune.study.trial.outcome import Measurement, Outcome, evaluate
+from dynamo_tune.study.trial.record import TrialRecord
 from dynamo_tune.study.trial.runner import runner_identity
 from dynamo_tune.workload.base import Workload
-
-READY_TIMEOUT_S = 120.0
 
 
 class ArtifactSink(Protocol):
@@ -68,38 +69,21 @@ class Objective:
     """The study's objective: `objective(trial)` measures one candidate and returns its value."""
 
     def __init__(
-        self,
-        spec: StudySpec,
-        services: TrialServices,
-        *,
-        use_set_constraint: bool | None = None,
+        self, spec: StudySpec, services: TrialServices, *, use_set_constraint: bool
     ) -> None:
+        """`use_set_constraint`: give Optuna the constraints with `trial.set_constraint`
+        (`store.samplers.sets_constraints`), else only store them as a user attr."""
         self.spec = spec
         self.services = services
         self.space = SearchSpace(spec.search_space)
         self.last_window_end: float | None = None
         self.timings: dict[str, float] = {}
-        self.confirm_only = False
-        self.search_target: int | None = None
-        """The search's `n_trials`: a search trial goes ahead only while the COMPLETE search
-        trials plus the RUNNING ones numbered before it are fewer (trial numbers are handed
-        out atomically, so concurrent runners never overshoot)."""
-        """True in the confirmation stage: a trial that is not a queued confirmation
-        measurement (another runner took the last one) is pruned, not measured."""
-        if use_set_constraint is None:
-            use_set_constraint = hasattr(optuna.trial.Trial, "set_constraint")
         self.use_set_constraint = use_set_constraint
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
-        if self.confirm_only and trial.user_attrs.get(TrialAttr.STAGE) != CONFIRM_STAGE:
-            raise optuna.TrialPruned("no confirmation measurement left in the queue")
-        if self.search_target is not None and self._target_taken(trial):
-            trial.set_user_attr(TrialAttr.FAIL_REASON, "n_trials reached by other runners")
-            trial.study.stop()
-            raise optuna.TrialPruned("n_trials reached by other runners")
         trial.set_user_attr(TrialAttr.RUNNER, runner_identity())
         values = self.space.suggest(trial)
-        overrides: dict[str, Any] = dict(trial.user_attrs.get(TrialAttr.OVERRIDES) or {})
+        overrides = TrialRecord.from_trial(trial).overrides
         candidate = make_candidate(
             {**values, **overrides}, self.spec.deployment.router, self.spec.workload
         )
@@ -122,26 +106,13 @@ class Objective:
         self._store(trial, outcome, measurements)
         return outcome.values[0] if len(outcome.values) == 1 else outcome.values
 
-    def _target_taken(self, trial: optuna.Trial) -> bool:
-        if trial.user_attrs.get(TrialAttr.STAGE) == CONFIRM_STAGE or self.search_target is None:
-            return False
-        ahead = 0
-        states = (TrialState.COMPLETE, TrialState.RUNNING)
-        for t in trial.study.get_trials(deepcopy=False, states=states):
-            if t.user_attrs.get(TrialAttr.STAGE) == CONFIRM_STAGE or t.number == trial.number:
-                continue
-            if t.state == TrialState.COMPLETE or t.number < trial.number:
-                ahead += 1
-        return ahead >= self.search_target
-
     async def _measure(self, candidate: Candidate, stage: list[str]) -> list[Measurement]:
         services = self.services
         deployment = services.deployment
-        ready_timeout = float(getattr(self.spec.deployment, "ready_timeout_s", READY_TIMEOUT_S))
         t0 = services.clock()
         applied = await deployment.apply(candidate.router)
         stage[0] = "wait_ready"
-        await deployment.wait_ready(ready_timeout)
+        await deployment.wait_ready()
         self.timings = {
             TrialAttr.APPLY_SECONDS: services.clock() - t0,
             TrialAttr.COLLECT_SECONDS: 0.0,
@@ -152,7 +123,7 @@ class Objective:
             if repeat > 0:
                 stage[0] = "reset"
                 await deployment.reset()
-                await deployment.wait_ready(ready_timeout)
+                await deployment.wait_ready()
             endpoints = deployment.endpoints()
             stage[0] = "quiet gap"
             await self._quiet_gap(endpoints)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dynamo_tune.deploy.base import AppliedConfig
-from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
+from dynamo_tune.metrics import DynamoCoreMetrics, DynamoMetricsResult
 from dynamo_tune.study.spec.schema import ConstraintSpec, ObjectiveSpec
 from dynamo_tune.study.trial.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
-from dynamo_tune.workload.report import WorkloadReport
+from dynamo_tune.workload.result import WorkloadReport
 
 NO_KV_EVENTS = "kv router applied no KV events (routing was load-aware only)"
 """The violation of a kv-mode trial whose router saw no KV event (see `kv_signal_dead`)."""

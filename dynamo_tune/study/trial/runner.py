@@ -12,6 +12,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from dynamo_tune.study.trial.record import RunnerInfo
+
 
 def _process_start(pid: int) -> str | None:
     """Start time of `pid` in clock ticks since boot (Linux), None if unknown or gone."""
@@ -28,12 +30,9 @@ def runner_identity(pid: int | None = None) -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
 
 
-def runner_is_dead(runner: Any) -> bool:
+def runner_is_dead(runner: RunnerInfo | None) -> bool:
     """True only if `runner` was a process on this host that no longer exists."""
-    if not isinstance(runner, dict) or runner.get("host") != socket.gethostname():
+    if runner is None or runner.host != socket.gethostname() or runner.pid is None:
         return False
-    pid = runner.get("pid")
-    if not isinstance(pid, int):
-        return False
-    start = _process_start(pid)
-    return start is None or (runner.get("start") is not None and start != runner.get("start"))
+    start = _process_start(runner.pid)
+    return start is None or (runner.start is not None and start != runner.start)

@@ -2,7 +2,7 @@
 
 The scrape backend holds a snapshot at the start, one at the end and (optionally) periodic
 samples in between, each covering the same endpoints. Counter and bucket differences come
-from the start and end snapshots (`series.counter_deltas`), counter resets from any drop
+from the start and end snapshots (`_series.counter_deltas`), counter resets from any drop
 between consecutive samples (as PromQL's `resets()`), gauges from every sample (max/avg per
 series, as `max_over_time` / `avg_over_time`).
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from dynamo_tune.metrics.exposition import Snapshot
-from dynamo_tune.metrics.queries import MetricSpec
-from dynamo_tune.metrics.series import Labels, SeriesVector, counter_deltas, decreasing
-from dynamo_tune.metrics.window import WindowData
+from dynamo_tune.metrics._exposition import Snapshot
+from dynamo_tune.metrics._queries import MetricSpec
+from dynamo_tune.metrics._series import Labels, SeriesVector, counter_deltas, decreasing
+from dynamo_tune.metrics._window import WindowData
 
 
 def last_at_or_before(times: Sequence[float], moment: float) -> int:

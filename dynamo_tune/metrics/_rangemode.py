@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
-from dynamo_tune.metrics.prom_parse import Matrix
-from dynamo_tune.metrics.queries import MetricSpec
-from dynamo_tune.metrics.series import SeriesVector
-from dynamo_tune.metrics.window import combine
+from dynamo_tune.metrics._prom_parse import Matrix
+from dynamo_tune.metrics._queries import MetricSpec
+from dynamo_tune.metrics._series import SeriesVector
+from dynamo_tune.metrics._window import combine
 
 DEFAULT_LOOKBACK_S = 600.0
 

@@ -2,9 +2,9 @@
 
 With both workflow timestamps in the config, `collect()` is the exact-window collection
 of `PrometheusBackend`. Otherwise it runs the seed's `{range}` queries (concurrently, one
-client, bounded), each an instant query with a range fallback (see `rangemode.py`); an
+client, bounded), each an instant query with a range fallback (see `_rangemode.py`); an
 HTTP error on one query is listed in `errors` and neither stops the others nor skips its
-fallback. Failures in both modes follow the `MetricsBackend` contract (`backend.py`; the
+fallback. Failures in both modes follow the `MetricsBackend` contract (`_backend.py`; the
 seed's "None if no data or error"): a Prometheus that answers no request, or rejects the
 credentials of `config.access`, gives `reachable=False`, never an exception.
 """
@@ -15,15 +15,15 @@ import asyncio
 import logging
 import time
 
-from dynamo_tune.metrics.config import DynamoMetricsConfig
-from dynamo_tune.metrics.edges import range_step_s
-from dynamo_tune.metrics.models import DynamoCoreMetrics, DynamoMetricsResult
-from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
-from dynamo_tune.metrics.prom_parse import QueryFailed
-from dynamo_tune.metrics.prometheus import PrometheusBackend
-from dynamo_tune.metrics.promql import render_range
-from dynamo_tune.metrics.queries import METRIC_QUERIES, METRIC_SPECS, MetricSpec
-from dynamo_tune.metrics.rangemode import fallback_span, instant_value, latest_value
+from dynamo_tune.metrics._config import DynamoMetricsConfig
+from dynamo_tune.metrics._edges import range_step_s
+from dynamo_tune.metrics._models import DynamoCoreMetrics, DynamoMetricsResult
+from dynamo_tune.metrics._prom_api import PrometheusAPI, new_client
+from dynamo_tune.metrics._prom_parse import QueryFailed
+from dynamo_tune.metrics._prometheus import PrometheusBackend
+from dynamo_tune.metrics._promql import render_range
+from dynamo_tune.metrics._queries import METRIC_QUERIES, METRIC_SPECS, MetricSpec
+from dynamo_tune.metrics._rangemode import fallback_span, instant_value, latest_value
 
 logger = logging.getLogger(__name__)
 

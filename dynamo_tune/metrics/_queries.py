@@ -1,8 +1,8 @@
 """The metric registry: every collected metric as a series name plus its kind. Pure.
 
 Each `MetricSpec` says *what* a metric is (a histogram quantile, a counter's rate, a gauge) and
-over which series; `promql.py` turns one entry into the seed's `{range}` query (no-window
-mode) or into the exact-window queries, and `window.py` computes the window value from the
+over which series; `_promql.py` turns one entry into the seed's `{range}` query (no-window
+mode) or into the exact-window queries, and `_window.py` computes the window value from the
 raw deltas either backend fetched. So one entry is evaluated the same way everywhere.
 
 To add a metric (the seed's steps): add a `MetricSpec` here and a field of the same name to
@@ -149,7 +149,7 @@ METRIC_REGISTRY: tuple[MetricSpec, ...] = (
         "context",
     ),
     MetricSpec("thompson_requests_rate", "counter_rate", f"{_THOMPSON}_requests_total", "context"),
-    # --- stock Dynamo 1.6 sources (design.md §2) ----------------------------------------
+    # --- stock Dynamo 1.6 sources (docs/architecture.md#kve-sources) ---------------------
     MetricSpec(
         "frontend_cached_tokens_rate",
         "counter_rate",

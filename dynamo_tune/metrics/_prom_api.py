@@ -14,12 +14,13 @@ import functools
 import json
 import re
 import ssl
+from collections.abc import Generator
 from typing import Any
 
 import httpx
 
-from dynamo_tune.metrics.access import PrometheusAccess
-from dynamo_tune.metrics.prom_parse import (
+from dynamo_tune.metrics._access import PrometheusAccess
+from dynamo_tune.metrics._prom_parse import (
     Matrix,
     QueryFailed,
     TargetState,
@@ -29,13 +30,35 @@ from dynamo_tune.metrics.prom_parse import (
     parse_targets,
     parse_vector,
 )
-from dynamo_tune.metrics.series import SeriesVector
+from dynamo_tune.metrics._series import SeriesVector
 
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """httpx's default context, built once: loading the CA bundle costs ~0.1-0.4 s a client."""
     return httpx.create_ssl_context()
+
+
+class _BearerAuth(httpx.Auth):
+    """`Authorization: Bearer <token>` on every request."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+def _auth(access: PrometheusAccess) -> httpx.Auth | None:
+    """httpx's auth of `access` (at most one credential), secrets read now; SpecError naming
+    a missing variable or file."""
+    token = access.bearer_token()
+    if token is not None:
+        return _BearerAuth(token)
+    if access.basic_auth is not None:
+        return httpx.BasicAuth(access.basic_auth.username, access.basic_auth.password())
+    return None
 
 
 def new_client(timeout_s: float, access: PrometheusAccess | None = None) -> httpx.AsyncClient:
@@ -47,7 +70,7 @@ def new_client(timeout_s: float, access: PrometheusAccess | None = None) -> http
     return httpx.AsyncClient(
         timeout=timeout_s,
         verify=_ssl_context() if verify is None else verify,
-        auth=access.auth(),
+        auth=_auth(access),
     )
 
 

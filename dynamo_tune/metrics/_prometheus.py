@@ -2,11 +2,11 @@
 
 `collect(start, end)` waits for the first scrape of every target past `end` (reported as
 `scrape_wait_seconds`), fetches per-series raw window differences and gauge statistics
-with the `@` modifier (`promql.py`) concurrently over one client, and computes the values
-with the pure code shared with the scrape backend (`window.py`). Failures follow the
-`MetricsBackend` contract (`backend.py`): a Prometheus that answers nothing, stops
+with the `@` modifier (`_promql.py`) concurrently over one client, and computes the values
+with the pure code shared with the scrape backend (`_window.py`). Failures follow the
+`MetricsBackend` contract (`_backend.py`): a Prometheus that answers nothing, stops
 answering before the window's queries, or rejects the credentials of `access` (HTTP 401/403:
-the reason is exactly `prom_api.rejection_reason`), gives `reachable=False`, never an
+the reason is exactly `_prom_api.rejection_reason`), gives `reachable=False`, never an
 exception.
 """
 
@@ -18,16 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dynamo_tune.errors import MetricsError
-from dynamo_tune.metrics import edges
-from dynamo_tune.metrics.access import PrometheusAccess
-from dynamo_tune.metrics.config import validate_http_url
-from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.metrics.prom_api import PrometheusAPI, new_client
-from dynamo_tune.metrics.prom_parse import QueryFailed, TargetState
-from dynamo_tune.metrics.promql import RESET_LABEL, window_delta_query, window_gauge_query
-from dynamo_tune.metrics.queries import METRIC_REGISTRY, METRIC_SPECS, MetricSpec
-from dynamo_tune.metrics.series import SeriesVector, labels_of
-from dynamo_tune.metrics.window import WindowData, evaluate_window
+from dynamo_tune.metrics import _edges as edges
+from dynamo_tune.metrics._access import PrometheusAccess
+from dynamo_tune.metrics._config import DEFAULT_TIMEOUT_S, validate_http_url
+from dynamo_tune.metrics._models import DynamoMetricsResult
+from dynamo_tune.metrics._prom_api import PrometheusAPI, new_client
+from dynamo_tune.metrics._prom_parse import QueryFailed, TargetState
+from dynamo_tune.metrics._promql import RESET_LABEL, window_delta_query, window_gauge_query
+from dynamo_tune.metrics._queries import METRIC_REGISTRY, METRIC_SPECS, MetricSpec
+from dynamo_tune.metrics._series import SeriesVector, labels_of
+from dynamo_tune.metrics._window import WindowData, evaluate_window
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class PrometheusBackend:
         self,
         prometheus_url: str,
         *,
-        timeout_s: float = 10.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         scrape_interval_s: float | None = None,
         concurrency: int = 8,
         metrics: Sequence[str] | None = None,
@@ -128,7 +128,7 @@ class PrometheusBackend:
         )
 
     async def wait_for_scrape(self, api: PrometheusAPI, end: float) -> ScrapeWait:
-        """Wait (bounded) until every target was scraped after `end`; pin `t1` (`edges.py`).
+        """Wait (bounded) until every target was scraped after `end`; pin `t1` (`_edges.py`).
 
         Raises `QueryFailed` (with `unreachable=True`) only when the targets API gives no
         HTTP answer; any other problem is reported in `ScrapeWait.error`.

@@ -1,7 +1,8 @@
-"""`PrometheusAccess`: the credentials and TLS settings that reach a protected Prometheus.
+"""`PrometheusAccess`: credentials and TLS for a protected Prometheus. Pure, except reading secrets.
 
-Pure, except `auth()` and `verify()`, which read the named environment variable or file
-when a client is built (`prom_api.new_client`).
+`bearer_token()`, `BasicAuthSpec.password()` and `verify()` read the named environment
+variable or file when a client is built (`_prom_api.new_client`, which turns them into
+httpx's auth and TLS settings).
 
 A study file is stored with its study and a command line lands in shell histories, so both
 say WHERE a secret is (an environment variable or a file), never the secret itself: a key
@@ -14,12 +15,10 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Generator
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dynamo_tune.errors import SpecError
@@ -112,22 +111,12 @@ class TlsSpec(_Strict):
         return self
 
 
-class _BearerAuth(httpx.Auth):
-    """`Authorization: Bearer <token>` on every request."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
 class PrometheusAccess(_Strict):
     """Credentials (a bearer token or basic auth, at most one) and TLS for Prometheus.
 
     All fields empty means no credentials and the system's CAs. Secrets are read only by
-    `auth()` (when a client is built), never stored on the model.
+    `bearer_token()` and `BasicAuthSpec.password()` (when a client is built), never stored on
+    the model.
     """
 
     bearer_token_env: EnvName | None = Field(
@@ -165,14 +154,13 @@ class PrometheusAccess(_Strict):
             {name: getattr(self, name) for name in PrometheusAccess.model_fields}
         )
 
-    def auth(self) -> httpx.Auth | None:
-        """The httpx auth, secrets read now; SpecError naming a missing variable or file."""
+    def bearer_token(self) -> str | None:
+        """The bearer token, read now (None without one); SpecError naming a missing variable
+        or file."""
         if self.bearer_token_env is not None:
-            return _BearerAuth(_read_env(self.bearer_token_env, "bearer_token_env"))
+            return _read_env(self.bearer_token_env, "bearer_token_env")
         if self.bearer_token_file is not None:
-            return _BearerAuth(_read_file(self.bearer_token_file, "bearer_token_file"))
-        if self.basic_auth is not None:
-            return httpx.BasicAuth(self.basic_auth.username, self.basic_auth.password())
+            return _read_file(self.bearer_token_file, "bearer_token_file")
         return None
 
     def verify(self) -> ssl.SSLContext | bool | None:

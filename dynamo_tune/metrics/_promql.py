@@ -1,21 +1,21 @@
 """PromQL builders for both modes of a `MetricSpec`. Pure.
 
-Exact-window mode (design.md §2) never uses `rate`/`increase` (their edge extrapolation
-distorts per-window quantiles). It fetches, per series, the exact difference of the raw
-cumulative samples at the window's edges with the `@` modifier:
+Exact-window mode (docs/architecture.md#exact-window) never uses `rate`/`increase` (their
+edge extrapolation distorts per-window quantiles). It fetches, per series, the exact
+difference of the raw cumulative samples at the window's edges with the `@` modifier:
 
     x @ t1 - (x @ t0 or x @ t1 * 0)
 
 (`or ... * 0` keeps series born inside the window), together with the series whose counter
 was reset since the scrape at `t0`, tagged with the label `RESET_LABEL`. Gauges are fetched as
 `max_over_time(x[W] @ t1)` / `avg_over_time(...)` with `W = t1 - t0`. Aggregation across
-series and the quantile are computed by `window.py`, the same code the scrape backend uses.
+series and the quantile are computed by `_window.py`, the same code the scrape backend uses.
 """
 
 from __future__ import annotations
 
-from dynamo_tune.metrics.durations import format_duration
-from dynamo_tune.metrics.queries import MetricSpec
+from dynamo_tune.metrics._durations import format_duration
+from dynamo_tune.metrics._queries import MetricSpec
 
 RESET_LABEL = "dynamo_tune_reset"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from dynamo_tune.metrics.models import DynamoMetricsResult
+    from dynamo_tune.metrics._models import DynamoMetricsResult
 
 
 @runtime_checkable

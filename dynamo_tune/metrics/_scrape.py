@@ -4,9 +4,9 @@ No Prometheus needed: `mark_start()` snapshots every endpoint (and keeps samplin
 every `sample_interval_s` in the background, for gauges and counter resets), and
 `collect(start, end)` snapshots them again; the differences from the last snapshot taken at
 or before `start` (as Prometheus's `x @ start`) go through the same pure code as the
-Prometheus backend (`snapshots.py`, `window.py`), so both give the same result.
+Prometheus backend (`_snapshots.py`, `_window.py`), so both give the same result.
 `mark_start()` and `collect()` must run in the same event loop (one trial, one `asyncio.run`).
-Failures follow the `MetricsBackend` contract (`backend.py`): when no endpoint answered both
+Failures follow the `MetricsBackend` contract (`_backend.py`): when no endpoint answered both
 a snapshot at or before `start` and the one at the end, `collect` gives `reachable=False`.
 """
 
@@ -20,13 +20,13 @@ from collections.abc import Sequence
 import httpx
 
 from dynamo_tune.errors import MetricsError
-from dynamo_tune.metrics.config import validate_http_url
-from dynamo_tune.metrics.exposition import Snapshot, parse_exposition
-from dynamo_tune.metrics.models import DynamoMetricsResult
-from dynamo_tune.metrics.prom_api import new_client
-from dynamo_tune.metrics.prometheus import select_specs
-from dynamo_tune.metrics.snapshots import last_at_or_before, merge, window_from_snapshots
-from dynamo_tune.metrics.window import evaluate_window
+from dynamo_tune.metrics._config import DEFAULT_TIMEOUT_S, validate_http_url
+from dynamo_tune.metrics._exposition import Snapshot, parse_exposition
+from dynamo_tune.metrics._models import DynamoMetricsResult
+from dynamo_tune.metrics._prom_api import new_client
+from dynamo_tune.metrics._prometheus import select_specs
+from dynamo_tune.metrics._snapshots import last_at_or_before, merge, window_from_snapshots
+from dynamo_tune.metrics._window import evaluate_window
 
 
 class ScrapeBackend:
@@ -36,7 +36,7 @@ class ScrapeBackend:
         self,
         metrics_urls: list[str],
         *,
-        timeout_s: float = 10.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         sample_interval_s: float | None = 1.0,
         metrics: Sequence[str] | None = None,
     ) -> None:

@@ -1,4 +1,4 @@
-"""The optimization score of design.md §2 (seed semantics, validated weights). Pure.
+"""The optimization score (docs/architecture.md#score): seed semantics, validated weights. Pure.
 
     kv_score   = clamp(effective_kve, 0, 1)
     ttft_score = min(1, ttft_target / max(ttft_p95, 0.001))

@@ -2,9 +2,9 @@
 
 Every metric is optional (None = no data: the component is absent, the window held no
 traffic, or its query failed — failures are listed in `errors`). A genuine 0 is a value.
-`reachable` is False when the metrics source could not be read at all (see `backend.py`).
+`reachable` is False when the metrics source could not be read at all (see `_backend.py`).
 In window mode, `*_rate` fields are per-second averages over the window, quantiles describe
-every observation made inside it, and gauges are the window's max or mean (see `queries.py`).
+every observation made inside it, and gauges are the window's max or mean (see `_queries.py`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dynamo_tune.metrics.kve import KveSource, resolve_kve, token_ratio
-from dynamo_tune.metrics.queries import METRIC_SPECS
-from dynamo_tune.metrics.score import (
+from dynamo_tune.metrics._kve import KveSource, resolve_kve, token_ratio
+from dynamo_tune.metrics._queries import METRIC_SPECS
+from dynamo_tune.metrics._score import (
     DEFAULT_SCORE,
     optimization_score,
     validate_targets,
@@ -29,7 +29,7 @@ _Opt = float | None
 class DynamoCoreMetrics(BaseModel):
     """The three optimization targets: KV efficiency (maximize), TTFT and ITL (minimize).
 
-    `kv_efficiency` is the token-weighted KVE from the first source of the chain in `kve.py`
+    `kv_efficiency` is the token-weighted KVE from the first source of the chain in `_kve.py`
     (thompson, frontend, engine); `kv_efficiency_fallback` is SGLang's `cache_hit_rate`;
     `kv_efficiency_source` names the source `get_effective_kv_efficiency()` returns.
     Latencies are seconds.
@@ -86,7 +86,7 @@ class DynamoCoreMetrics(BaseModel):
         ttft_target_seconds: float = DEFAULT_SCORE.ttft_target_seconds,
         itl_target_seconds: float = DEFAULT_SCORE.itl_target_seconds,
     ) -> float | None:
-        """`score.optimization_score` of these metrics, or None unless `is_complete()`.
+        """`_score.optimization_score` of these metrics, or None unless `is_complete()`.
 
         Defaults: `score.ScoreConfig`'s (a config passes as `**config.score_kwargs()`).
         Weights and targets are validated (ValueError naming them) even when incomplete.
@@ -111,7 +111,7 @@ class DynamoCoreMetrics(BaseModel):
 class DynamoMetricsResult(BaseModel):
     """Every collected metric (field name = `queries.METRIC_REGISTRY` key) plus metadata.
 
-    To add a metric: a `MetricSpec` in `queries.py` and a field here with the same name.
+    To add a metric: a `MetricSpec` in `_queries.py` and a field here with the same name.
     """
 
     model_config = ConfigDict(extra="forbid")

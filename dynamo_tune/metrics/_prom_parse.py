@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from dynamo_tune.errors import MetricsError
-from dynamo_tune.metrics.durations import parse_duration
-from dynamo_tune.metrics.series import Labels, SeriesVector, labels_of
+from dynamo_tune.metrics._durations import parse_duration
+from dynamo_tune.metrics._series import Labels, SeriesVector, labels_of
 
 
 class QueryFailed(MetricsError):

@@ -3,7 +3,7 @@
 A `SeriesVector` maps a series' identity (its labels, `__name__` excluded) to one value.
 Both backends reduce their raw data to these: the Prometheus backend gets per-series
 window differences from `x @ t1 - x @ t0`, the scrape backend computes them here from two
-snapshots. Everything after that (`window.py`) is shared, so the backends cannot drift.
+snapshots. Everything after that (`_window.py`) is shared, so the backends cannot drift.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def counter_deltas(before: SeriesVector, after: SeriesVector) -> SeriesVector:
     """`after - before` per series; a series new in `after` counts from 0, one gone is dropped.
 
     This is exactly what `x @ t1 - (x @ t0 or x @ t1 * 0)` returns in PromQL. A negative
-    entry means the counter was reset inside the window (see `window.find_resets`).
+    entry means the counter was reset inside the window (see `_window.find_resets`).
     """
     return {labels: value - before.get(labels, 0.0) for labels, value in after.items()}
 

@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from dynamo_tune.metrics.series import SeriesVector, labels_of
+from dynamo_tune.metrics._series import SeriesVector, labels_of
 
 Snapshot = dict[str, SeriesVector]
 """Sample name -> {labels: value} of one or several endpoints at one moment."""

@@ -12,9 +12,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dynamo_tune.metrics.access import PrometheusAccess
-from dynamo_tune.metrics.durations import parse_duration
-from dynamo_tune.metrics.queries import METRIC_REGISTRY, Group
+from dynamo_tune.metrics._access import PrometheusAccess
+from dynamo_tune.metrics._durations import parse_duration
+from dynamo_tune.metrics._queries import METRIC_REGISTRY, Group
+
+DEFAULT_TIMEOUT_S = 10.0
+"""Per-request HTTP timeout (seconds) of every metrics request, Prometheus query or /metrics
+scrape: the default of each backend, of this config, of the study file's `metrics.timeout_s`
+and of `dynamo-tune metrics --timeout`."""
 
 
 def validate_http_url(url: str) -> str:
@@ -59,7 +64,7 @@ class DynamoMetricsConfig(BaseModel):
         default=None, description="Window end (unix s)"
     )
     timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
-        default=10.0, description="Per-request HTTP timeout against Prometheus"
+        default=DEFAULT_TIMEOUT_S, description="Per-request HTTP timeout against Prometheus"
     )
     concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
         default=8, description="Queries in flight at once"

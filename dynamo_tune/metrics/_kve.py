@@ -1,4 +1,4 @@
-"""The KV-efficiency source chain of design.md §2. Pure.
+"""The KV-efficiency source chain (docs/architecture.md#kve-sources). Pure.
 
 KVE = cached prompt tokens / prompt tokens over the window, taken from the first source
 that has data:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dynamo_tune.metrics.prom_parse import Matrix, TargetState
-from dynamo_tune.metrics.series import Labels
+from dynamo_tune.metrics._prom_parse import Matrix, TargetState
+from dynamo_tune.metrics._series import Labels
 
 DEFAULT_SCRAPE_INTERVAL_S = 15.0
 """Prometheus's default `scrape_interval`, used when neither caller nor targets tell."""

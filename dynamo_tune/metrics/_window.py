@@ -19,9 +19,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from dynamo_tune.metrics.histogram import histogram_quantile
-from dynamo_tune.metrics.queries import MetricSpec
-from dynamo_tune.metrics.series import Labels, SeriesVector, format_labels, label_value
+from dynamo_tune.metrics._histogram import histogram_quantile
+from dynamo_tune.metrics._queries import MetricSpec
+from dynamo_tune.metrics._series import Labels, SeriesVector, format_labels, label_value
 
 
 @dataclass
