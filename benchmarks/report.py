@@ -13,7 +13,6 @@ Budget (issue 11): 5 s and 8 MB; exit 1 when exceeded.
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ def make_study(folder: Path, trials: int) -> Path:
         },
     )
     stack = fake_stack(workload_seconds=20.0, deployment={"fail_apply": {5, 50, 120, 180}})
-    run_study_file(path, stack.services, out=io.StringIO())
+    run_study_file(path, stack.services)
     return path
 
 

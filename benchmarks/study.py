@@ -10,7 +10,6 @@ artifacts, progress. Prints the median per-trial wall time per storage kind.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from dynamo_tune.study import run_study_file  # noqa: E402
 def per_trial_seconds(storage: str, trials: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_study(Path(tmp), {"study.n_trials": trials, "study.storage": storage})
-        run_study_file(path, fake_stack(workload_seconds=0.0).services, out=io.StringIO())
+        run_study_file(path, fake_stack(workload_seconds=0.0).services)
         backend = storage.replace("sqlite:///", f"sqlite:///{tmp}/")
         if storage.startswith("journal:"):
             from optuna.storages.journal import JournalFileBackend, JournalStorage

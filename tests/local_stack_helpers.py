@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -41,16 +42,21 @@ EVENTS_APPLIED = "dynamo_component_kv_cache_events_applied"
 `status`, `worker_id`, ...)."""
 
 
-async def events_applied(client: httpx.AsyncClient, metrics_url: str, **labels: str) -> float:
+async def events_applied(
+    client: httpx.AsyncClient, metrics_url: str, labels: Mapping[str, str] | None = None
+) -> float:
     """The frontend's applied-KV-events counter summed over its series whose labels include
-    `labels` (e.g. `event_type="stored", status="ok"`); every series when none are given."""
+    `labels` (e.g. `{"event_type": "stored", "status": "ok"}`); every series when None."""
+    wanted = dict(labels or {})
     response = await client.get(metrics_url)
     response.raise_for_status()
+    # the parser names a counter's samples `<name>_total` (Dynamo exports them without it)
+    names = (EVENTS_APPLIED, f"{EVENTS_APPLIED}_total")
     return sum(
         sample.value
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
-        if sample.name == EVENTS_APPLIED and labels.items() <= sample.labels.items()
+        if sample.name in names and wanted.items() <= sample.labels.items()
     )
 
 
@@ -58,18 +64,18 @@ async def wait_events_applied_above(
     client: httpx.AsyncClient,
     metrics_url: str,
     before: float,
+    labels: Mapping[str, str] | None = None,
     timeout_s: float = 10.0,
-    **labels: str,
 ) -> float:
     """Poll `events_applied(...)` until it is above `before`; its value then.
     AssertionError after `timeout_s`."""
     seen = [before]
 
     async def risen() -> bool:
-        seen.append(await events_applied(client, metrics_url, **labels))
+        seen.append(await events_applied(client, metrics_url, labels))
         return seen[-1] > before
 
     await async_wait_for(
-        risen, timeout_s, poll_s=0.1, what=f"{EVENTS_APPLIED}{labels or ''} above {before:g}"
+        risen, timeout_s, poll_s=0.1, what=f"{EVENTS_APPLIED}{dict(labels or {})} above {before:g}"
     )
     return seen[-1]

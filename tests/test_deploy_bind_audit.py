@@ -145,7 +145,7 @@ async def _stored_events_applied(frontend_url: str, model: str) -> tuple[float, 
     travel worker -> broker -> router asynchronously)."""
     metrics_url = f"{frontend_url}/metrics"
     async with httpx.AsyncClient(timeout=30) as client:
-        before = await events_applied(client, metrics_url, **STORED_OK)
+        before = await events_applied(client, metrics_url, STORED_OK)
         body = {
             "model": model,
             "messages": [{"role": "user", "content": text(range(3000, 3200))}],
@@ -153,7 +153,7 @@ async def _stored_events_applied(frontend_url: str, model: str) -> tuple[float, 
         }
         response = await client.post(f"{frontend_url}/v1/chat/completions", json=body)
         assert response.status_code == 200, response.text
-        after = await wait_events_applied_above(client, metrics_url, before, **STORED_OK)
+        after = await wait_events_applied_above(client, metrics_url, before, STORED_OK)
     return before, after
 
 

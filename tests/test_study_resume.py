@@ -149,6 +149,7 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     loaded = load_spec(path)
     target = resolve_storage(loaded.spec.study.storage, "fake", loaded.base_dir)
     storage = open_storage(target, heartbeat_interval_s=1)
+    assert isinstance(storage, optuna.storages.RDBStorage)
     study = optuna.load_study(study_name="fake", storage=storage)
     params = study.get_trials()[0].params
     study.enqueue_trial(params)
@@ -161,7 +162,6 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     storage.record_heartbeat(trial_id)
     # stale after the grace period, 3 intervals (1 s) without a beat on the database's clock
     # (sqlite's has 1 s steps): polled with the query the next run's recovery makes
-    assert isinstance(storage, optuna.storages.RDBStorage)
     wait_for(lambda: trial_id in storage._get_stale_trial_ids(study_id), timeout_s=30, poll_s=0.2)
     run_study_file(path, fake_stack().services, n_trials=2)
     trials = open_study(path).get_trials()
