@@ -149,3 +149,10 @@ def test_run_prints_what_the_previous_version_printed(tmp_path: Path) -> None:
         printed = out.getvalue() + "\n".join(next_steps(study_file)) + "\n"
         before = (LEGACY / f"{name}.run.txt").read_text().replace("{DIR}", str(tmp_path))
         assert _masked(printed, tmp_path) == _masked(before, tmp_path), name
+
+
+def test_the_report_columns_name_keys_a_trial_stores() -> None:
+    from dynamo_tune.report.trial_rows import CLIENT_COLUMNS, CORE_COLUMNS
+
+    assert {k for k, _ in CORE_COLUMNS} <= set(CORE_KEYS)
+    assert {k for k, _ in CLIENT_COLUMNS} <= set(WORKLOAD_KEYS)

@@ -23,8 +23,9 @@ from typing import Any
 
 from dynamo_tune.deploy.base import AppliedConfig
 from dynamo_tune.metrics import DynamoCoreMetrics, DynamoMetricsResult
+from dynamo_tune.study.spec.metric_names import ITL_P95, KV_EFFICIENCY, TTFT_P95
 from dynamo_tune.study.spec.schema import ConstraintSpec, ObjectiveSpec
-from dynamo_tune.study.trial.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
+from dynamo_tune.study.trial.attr_keys import CORE_KEYS, WORKLOAD_KEYS, ConstraintKey, TrialAttr
 from dynamo_tune.workload.result import WorkloadReport
 
 NO_KV_EVENTS = "kv router applied no KV events (routing was load-aware only)"
@@ -170,16 +171,16 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
     constraints: dict[str, float] = {}
     violations: list[str] = []
     complete = m.core.is_complete() and not missing_per_repeat[chosen]
-    constraints["metrics_complete"] = 0.0 if complete else 1.0
+    constraints[ConstraintKey.METRICS_COMPLETE] = 0.0 if complete else 1.0
     if not complete:
-        absent = [k for k in ("ttft_p95_seconds", "itl_p95_seconds") if attrs.get(k) is None]
+        absent = [k for k in (TTFT_P95, ITL_P95) if attrs.get(k) is None]
         if m.core.get_effective_kv_efficiency() is None:
-            absent.insert(0, "kv_efficiency")
+            absent.insert(0, KV_EFFICIENCY)
         absent += [
             k for k in missing_per_repeat[chosen] if k not in absent and k != TrialAttr.SCORE
         ]
         violations.append(f"metrics incomplete: {', '.join(absent) or 'unknown'} missing")
-    constraints["workload_ok"] = 1.0 if m.report.failed else 0.0
+    constraints[ConstraintKey.WORKLOAD_OK] = 1.0 if m.report.failed else 0.0
     if m.report.failed:
         violations.append(
             f"workload failed: {m.report.requests_failed} of {m.report.requests_sent} requests"
