@@ -20,6 +20,19 @@ class SpecError(DynamoTuneError):
     exit_code = 2
 
 
+class SearchSpaceChanged(SpecError):
+    """A study file's search space differs from the one its stored study was created with
+    (a sampler cannot mix them); `study_name` names the study."""
+
+    def __init__(self, study_name: str) -> None:
+        super().__init__(
+            f"study {study_name!r} was created with a different search_space; a sampler "
+            "cannot mix them. Use a new study name, restore the old space, or allow a changed "
+            "space to continue anyway"
+        )
+        self.study_name = study_name
+
+
 class DeploymentError(DynamoTuneError):
     """A deployment could not be started, applied, made ready or stopped."""
 

@@ -344,6 +344,7 @@ IMPLEMENTATIONS = {
     "dynamo_tune.deploy.external",
     "dynamo_tune.deploy.factory",
     "dynamo_tune.deploy.local",
+    "dynamo_tune.deploy.local_processes",
     "dynamo_tune.deploy.prometheus",
     "dynamo_tune.deploy.readiness",
     "dynamo_tune.deploy.stack_state",

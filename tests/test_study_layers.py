@@ -73,8 +73,26 @@ _FORBIDDEN = [
     (re.compile(r"\bprint\("), "print"),
     (re.compile(r"sys\.std(err|out)"), "sys.stderr / sys.stdout"),
     (re.compile(r"set_verbosity"), "a global log-level change"),
-    (re.compile(r"[\"'`]--[a-z][a-z-]+"), "a CLI flag"),
 ]
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+
+
+def _message_strings(path: Path) -> list[str]:
+    """Every string literal of `path` but its docstrings (bare string statements): what a
+    message can be made of."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
 
 
 @pytest.mark.parametrize("path", _study_modules(), ids=lambda p: str(p.relative_to(STUDY)))
@@ -82,6 +100,16 @@ def test_the_study_layer_reports_and_never_prints(path: Path) -> None:
     text = path.read_text()
     for pattern, what in _FORBIDDEN:
         assert not pattern.search(text), f"{path.relative_to(ROOT)} has {what}"
+    flags = [s for s in _message_strings(path) if _FLAG.search(s)]
+    assert flags == [], f"{path.relative_to(ROOT)} names a CLI flag in {flags}"
+
+
+def test_the_flag_check_finds_a_flag_in_a_message(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text('"""Doc: `best --format flags`."""\nX = "or pass --allow-changed-space"\n')
+    assert [s for s in _message_strings(src) if _FLAG.search(s)] == [
+        "or pass --allow-changed-space"
+    ]
 
 
 def test_only_the_record_module_reads_user_attrs() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dynamo_tune.errors import SpecError
+from dynamo_tune.errors import SearchSpaceChanged, SpecError
 
 if TYPE_CHECKING:
     from dynamo_tune.study import LoadedSpec, StudyHandle
@@ -106,13 +106,20 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.n_trials is not None and args.n_trials < 1:
         raise SpecError(f"--n-trials must be >= 1, got {args.n_trials}")
-    run_study_file(
-        args.study_file,
-        build_services,
-        n_trials=args.n_trials,
-        allow_changed_space=args.allow_changed_space,
-        report=TextReporter(sys.stdout),
-    )
+    try:
+        run_study_file(
+            args.study_file,
+            build_services,
+            n_trials=args.n_trials,
+            allow_changed_space=args.allow_changed_space,
+            report=TextReporter(sys.stdout),
+        )
+    except SearchSpaceChanged as exc:
+        raise SpecError(
+            f"study {exc.study_name!r} was created with a different search_space; a sampler "
+            "cannot mix them. Use a new study name, restore the old space, or pass "
+            "--allow-changed-space to continue anyway"
+        ) from None
     print("\n".join(next_steps(args.study_file)))
     return 0
 

@@ -16,6 +16,7 @@ The verdict is data (`Verdict.kind`, `winner`, per-configuration results, level,
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -101,7 +102,7 @@ class Verdict(_Model):
         numbers, never from the text."""
         if not isinstance(data, dict) or "kind" in data:
             return data
-        data = {k: v for k, v in data.items() if k != "lines"}
+        data = copy.deepcopy({k: v for k, v in data.items() if k != "lines"})  # not the caller's
         for c in [data.get("baseline"), *(data.get("configs") or [])]:
             for o in c.get("objectives", []) if isinstance(c, dict) else []:
                 if isinstance(o, dict):

@@ -15,7 +15,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
-from dynamo_tune.errors import SpecError
+from dynamo_tune.errors import SearchSpaceChanged
 from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
 from dynamo_tune.study.trial.record import StudyRecord, TrialRecord, enqueue, retry_attrs
 from dynamo_tune.study.trial.runner import runner_is_dead
@@ -80,10 +80,6 @@ def check_space(study: optuna.Study, fingerprint: str, allow_changed: bool) -> b
     if stored is None or stored == fingerprint:
         return False
     if not allow_changed:
-        raise SpecError(
-            f"study {study.study_name!r} was created with a different search_space; "
-            "a sampler cannot mix them. Use a new study name, restore the old space, "
-            "or pass --allow-changed-space to continue anyway"
-        )
+        raise SearchSpaceChanged(study.study_name)
     study.set_user_attr(StudyAttr.SEARCH_SPACE, fingerprint)
     return True
