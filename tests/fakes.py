@@ -174,9 +174,12 @@ class FakeWorkload:
         fail: bool = False,
         failed_ratio: float = 0,
         crash_runs: set[int] | None = None,
+        drain_s: float = 0.0,
     ) -> None:
+        """`drain_s`: a steady window that closes this long before the run's traffic ends."""
         self.cluster = cluster
         self.seconds = seconds
+        self.drain_s = drain_s
         self.fail = fail
         self.failed_ratio = failed_ratio
         self.crash_runs = crash_runs or set()
@@ -195,9 +198,12 @@ class FakeWorkload:
         assert self.cluster.router is not None
         kve, ttft, itl = true_metrics(self.cluster.router, hints)
         failed = int(round(64 * self.failed_ratio))
+        end = self.cluster.clock()
         return WorkloadReport(
             window_start=start,
-            window_end=self.cluster.clock(),
+            window_end=end - self.drain_s,
+            traffic_start=start,
+            traffic_end=end,
             requests_sent=64,
             requests_ok=64 - failed,
             requests_failed=failed,

@@ -24,7 +24,12 @@ from dynamo_tune.metrics._prom_parse import TargetState, parse_targets, parse_ti
 from dynamo_tune.metrics._promql import window_gauge_query
 from dynamo_tune.metrics._queries import METRIC_SPECS
 from dynamo_tune.metrics._series import counter_deltas, decreasing, labels_of
-from dynamo_tune.metrics._snapshots import last_at_or_before, over_time, window_from_snapshots
+from dynamo_tune.metrics._snapshots import (
+    first_after,
+    last_at_or_before,
+    over_time,
+    window_from_snapshots,
+)
 from dynamo_tune.metrics._window import WindowData, evaluate_window
 
 INF = math.inf
@@ -169,6 +174,7 @@ def test_snapshots_give_deltas_resets_and_gauge_stats() -> None:
     assert counter_deltas({a: 1.0}, {a: 4.0, b: 2.0}) == {a: 3.0, b: 2.0}
     assert decreasing([{a: 3.0}, {}, {a: 5.0}]) == set()
     assert [last_at_or_before([1.0, 2.0, 3.0], t) for t in (0.5, 2.0, 2.5, 9.0)] == [0, 1, 1, 2]
+    assert [first_after([1.0, 2.0, 3.0], t) for t in (0.5, 2.0, 2.5, 9.0)] == [0, 2, 2, 2]
 
 
 # --- registry and result fields ---------------------------------------------------------

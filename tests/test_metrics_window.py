@@ -215,6 +215,25 @@ async def test_scrape_backend_leaves_out_warmup_after_mark_start(
     assert result.requests_per_minute == pytest.approx(30 / (end - start) * 60)
 
 
+async def test_scrape_backend_leaves_out_traffic_after_the_window_end(
+    dynamo_exporter: DynamoExporter,
+) -> None:
+    # A steady window closes before the workload's drain, which goes on until collect().
+    rng = random.Random(7)
+    scrape = ScrapeBackend([dynamo_exporter.url], sample_interval_s=0.2)
+    await scrape.mark_start()
+    start = time.time()
+    fed = Fed()
+    for i in range(30):
+        send(dynamo_exporter, f"w{i % 2}", make_request(rng, slow=False), fed)
+    end = time.time()
+    await async_wait_for(lambda: sampled_after(scrape, end), 5, what="a sample after the end")
+    noise(dynamo_exporter, "w0")  # the drain
+    result = await scrape.collect(start, end)
+    assert result.get_core_metrics().kv_efficiency == pytest.approx(fed.cached / fed.prompt)
+    assert result.requests_per_minute == pytest.approx(30 / (end - start) * 60)
+
+
 async def test_counter_reset_inside_window_is_reported(tmp_path: Path) -> None:
     exporter = DynamoExporter()
     server = None

@@ -55,6 +55,9 @@ def test_a_study_written_by_the_previous_version_reads_back_unchanged(
         if expected.endswith(".json"):  # the verdict inside is now data: compared apart
             new, old = json.loads(out), json.loads(before)
             new_verdict, old_verdict = new.pop("verdict"), old.pop("verdict")
+            for new_best, old_best in zip(new["best"], old["best"], strict=True):
+                added = set(new_best["metrics"]) - set(old_best["metrics"])
+                assert all(new_best["metrics"].pop(k) is None for k in added), added  # unmeasured
             assert new == old, command
             if old_verdict is not None:
                 rendered = verdict_lines(Verdict.model_validate(new_verdict))

@@ -255,6 +255,18 @@ def test_quiet_gap_waits_two_scrape_intervals(tmp_path: Path) -> None:
     assert gaps and all(g == pytest.approx(10.1, abs=1e-4) for g in gaps)
 
 
+def test_the_quiet_gap_counts_from_the_end_of_a_steady_windows_drain(tmp_path: Path) -> None:
+    path = write_study(tmp_path, {"study.n_trials": 3, "study.baseline": None})
+    clock = FakeClock()
+    stack = fake_stack(
+        clock=clock, deployment={"scrape_interval_s": 5.0}, workload={"drain_s": 4.0}
+    )
+    run_study_file(path, stack.services)
+    # each window closes 4 s before its run's traffic ends: the gap is 10.1 s after the traffic
+    gaps = [s for s in clock.slept if s != 10.0]
+    assert len(gaps) == 2 and all(g == pytest.approx(10.1, abs=1e-4) for g in gaps)
+
+
 def test_a_failed_trial_still_gets_a_quiet_gap_before_the_next_window(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2, "study.baseline": None})
     clock = FakeClock()

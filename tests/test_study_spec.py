@@ -146,3 +146,24 @@ def test_validate_ok_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
     assert "cannot read" in _problems(tmp_path / "nope.yaml")
+
+
+def test_relative_paths_are_the_study_files_not_the_working_directorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    changes = {
+        "workload": {"kind": "dynamo-trace", "path": "captures/*.jsonl"},
+        "deployment/request_trace": "captures/new.jsonl",
+        "deployment/run_dir": "/abs/run",
+    }
+    path = write_study(folder, changes)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loaded = load_spec(Path("..") / "studies" / path.name)
+    assert loaded.spec.workload.path == folder.resolve() / "captures" / "*.jsonl"  # type: ignore[union-attr]
+    assert loaded.spec.deployment.request_trace == folder.resolve() / "captures" / "new.jsonl"  # type: ignore[union-attr]
+    assert loaded.spec.deployment.run_dir == Path("/abs/run")  # absolute: kept
+    assert loaded.sha256 == load_spec(path).sha256  # the hash is of the file as written

@@ -172,3 +172,22 @@ def test_one_workload_runs_in_successive_event_loops(server: Server) -> None:
         second = asyncio.run(workload.run(ENDPOINTS, PrefixHints()))
     assert first.requests_ok == second.requests_ok == 6
     assert second.window_start > first.window_end
+
+
+async def test_a_steady_window_leaves_out_the_ramp_and_the_drain(
+    server: Server, router: respx.MockRouter
+) -> None:
+    mock(router, server)
+    spec = small(
+        sessions=6, turns=3, concurrency=3, window={"mode": "steady", "warmup_share": 0.25}
+    )
+    report = await make_workload(spec, block_size=4).run(ENDPOINTS, PrefixHints())
+    assert report.requests_ok == 18 and report.window_mode == "steady"
+    assert report.window_note is None
+    assert report.traffic_start is not None and report.traffic_end is not None
+    ends = sorted(r.sent + (r.e2e_s or 0.0) for r in report.records)
+    # ceil(18 / 4) = 5 requests finished before it opens; it closes before the last finish
+    assert report.window_start == ends[4]
+    assert report.traffic_start < report.window_start < report.window_end < report.traffic_end
+    assert report.last_traffic == report.traffic_end == ends[-1]
+    assert report.window_requests is not None and 0 < report.window_requests < 18

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from dynamo_tune import __version__
-from dynamo_tune.cli import metrics_cmd, stack_cmd, study_cmd
+from dynamo_tune.cli import metrics_cmd, stack_cmd, study_cmd, trace_cmd
 from dynamo_tune.errors import DynamoTuneError
 
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dynamo-tune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (study_cmd, metrics_cmd, stack_cmd):
+    for module in (study_cmd, metrics_cmd, stack_cmd, trace_cmd):
         module.register(sub)
     return parser
 

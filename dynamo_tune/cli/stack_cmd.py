@@ -4,6 +4,8 @@
 its endpoints (`--json`: one JSON line), records them in a state file, and runs until Ctrl-C
 or SIGTERM, then stops every process it started. A component that dies ends it with exit 1
 and the component's log tail. `stack status` checks the stack recorded in the state file.
+`--request-trace FILE` makes the frontend append Dynamo's request trace to FILE (a capture
+that `dynamo-tune trace summarize FILE` reads).
 Router knobs use the frontend's own flag names (from `router_flags.FLAG_TABLE`).
 """
 
@@ -50,6 +52,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="auto: start Prometheus when the binary is on PATH",
     )
     up.add_argument("--run-dir", type=Path, default=None, help="Logs and data (default: temp)")
+    up.add_argument(
+        "--request-trace",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Capture: the frontend appends Dynamo's request trace (JSONL) to FILE",
+    )
     up.add_argument("--json", action="store_true", help="Print the endpoints as one JSON line")
     _add_state_file(up)
     knobs = up.add_argument_group("router (the frontend's flags; unset = Dynamo's default)")
@@ -102,6 +111,7 @@ def build_spec(args: argparse.Namespace) -> LocalDeploymentSpec:
             router=RouterConfig(**knobs),
             prometheus=prometheus,
             run_dir=args.run_dir,
+            request_trace=args.request_trace,
             isolation="none",
         )
     except ValidationError as exc:
@@ -134,7 +144,7 @@ async def _serve(stack: LocalStack, state_file: Path, as_json: bool) -> int:
         flags = frontend_router_args(stack.router, stack.spec.block_size)
         state = StackState.of(stack, flags)
         state.write(state_file)
-        _announce(state, state_file, as_json)
+        _announce(state, state_file, as_json, stack.request_trace)
         while not stopping.is_set():
             stack.check_alive()  # a dead component ends `stack up` with its log tail
             with contextlib.suppress(TimeoutError):
@@ -150,9 +160,13 @@ async def _serve(stack: LocalStack, state_file: Path, as_json: bool) -> int:
         print("dynamo-tune: local stack stopped", file=sys.stderr)
 
 
-def _announce(state: StackState, state_file: Path, as_json: bool) -> None:
+def _announce(
+    state: StackState, state_file: Path, as_json: bool, request_trace: Path | None
+) -> None:
+    trace = None if request_trace is None else str(request_trace)
     if as_json:
-        print(json.dumps({**state.model_dump(), "state_file": str(state_file)}), flush=True)
+        extra = {"state_file": str(state_file), "request_trace": trace}
+        print(json.dumps({**state.model_dump(), **extra}), flush=True)
         return
     lines = [
         f"local Dynamo stack ready: {state.workers} mocker workers, {' '.join(state.router_flags)}",
@@ -160,6 +174,7 @@ def _announce(state: StackState, state_file: Path, as_json: bool) -> None:
         *(f"  metrics     {url}" for url in state.metrics_urls),
         f"  prometheus  {state.prometheus_url or 'none — ' + state.notice}",
         f"  run dir     {state.run_dir}",
+        *([f"  trace       {trace} (appending)"] if trace else []),
         f"  state file  {state_file}",
         "Ctrl-C to stop.",
     ]

@@ -9,7 +9,8 @@ KV caches. `reset()` restarts the workers. Every restart waits until the fronten
 model and `/health` lists every (new) worker, then — when Prometheus runs — until Prometheus
 has scraped each restarted process once, so no measured window straddles a counter reset.
 Ports stay the same across restarts (targets and URLs do not change). A dead component is
-reported as `DeploymentError` with the tail of its log.
+reported as `DeploymentError` with the tail of its log. With `request_trace` the frontend
+appends Dynamo's request trace to that file across every restart (a capture of the traffic).
 
 Faults: `check_health()` names every frontend or worker process that has exited, with its
 exit status ("worker-1 (pid 4242) exited (signal 9, SIGKILL)"; names match `logs/<name>.log`
@@ -95,6 +96,11 @@ class LocalStack:
     def frontend_url(self) -> str:
         return loopback_url(self._processes.frontend_port)
 
+    @property
+    def request_trace(self) -> Path | None:
+        """The file the frontend appends its request trace to (absolute; None: no capture)."""
+        return self._processes.request_trace
+
     def pids(self) -> dict[str, int]:
         """Component name -> pid of every running child (broker, frontend, workers, Prometheus)."""
         return {p.name: p.pid for p in self._processes.all() if p.pid is not None}
@@ -133,6 +139,7 @@ class LocalStack:
         shutil.rmtree(discovery, ignore_errors=True)  # stale registrations of an old run
         model_dir = ensure_tiny_model(self._model_cache_dir)
         procs = self._processes
+        procs.open_request_trace()
         procs.start_broker(self._run_dir, model_dir)
         self.notice = procs.start_prometheus() or self.notice
         procs.spawn_workers(self._block_size)

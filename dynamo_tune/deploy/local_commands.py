@@ -13,6 +13,12 @@ in discovery — so each mocker worker listens on 4 sockets on all interfaces. B
 socket and subscribers to its XPUB socket, so no Dynamo process binds a publisher at all.
 The local stack runs that broker (`zmq_broker_argv`, bound to 127.0.0.1) and passes its URL
 to every Dynamo process (`dynamo_env(..., zmq_broker=...)`).
+
+A request-trace capture (`request_trace_env`) turns on the frontend's own trace sink: one
+`dynamo.request.trace.v1` line per finished request, plain JSONL, appended to one file.
+Dynamo 1.6.1's `jsonl` sink opens the file for appending, so a restarted frontend keeps the
+earlier records; it buffers up to 1 s and flushes on SIGTERM, never on SIGKILL
+(docs/architecture.md#local-stack).
 """
 
 from __future__ import annotations
@@ -109,9 +115,23 @@ def worker_env(base: Mapping[str, str], system_port: int) -> dict[str, str]:
     return {**base, "DYN_SYSTEM_PORT": str(system_port)}
 
 
-def frontend_env(base: Mapping[str, str], buckets: FrontendBuckets) -> dict[str, str]:
-    """The frontend's environment: `base` plus its histogram bucket layout."""
+def request_trace_env(path: Path) -> dict[str, str]:
+    """The variables that make a Dynamo 1.6.1 frontend append its request trace to `path`:
+    the trace on, the `jsonl` sink (a plain file, not gzip'd segments) at `path`."""
     return {
+        "DYN_REQUEST_TRACE": "1",
+        "DYN_REQUEST_TRACE_SINKS": "jsonl",
+        "DYN_REQUEST_TRACE_OUTPUT_PATH": str(path),
+        "DYN_REQUEST_TRACE_FILE_FORMAT": "jsonl",
+    }
+
+
+def frontend_env(
+    base: Mapping[str, str], buckets: FrontendBuckets, request_trace: Path | None = None
+) -> dict[str, str]:
+    """The frontend's environment: `base` plus its histogram bucket layout and, with
+    `request_trace` (an absolute file path), the request-trace capture."""
+    env = {
         **base,
         "DYN_METRICS_TTFT_MIN": repr(buckets.ttft_min),
         "DYN_METRICS_TTFT_MAX": repr(buckets.ttft_max),
@@ -120,6 +140,9 @@ def frontend_env(base: Mapping[str, str], buckets: FrontendBuckets) -> dict[str,
         "DYN_METRICS_ITL_MAX": repr(buckets.itl_max),
         "DYN_METRICS_ITL_COUNT": str(buckets.itl_count),
     }
+    if request_trace is not None:
+        env.update(request_trace_env(request_trace))
+    return env
 
 
 def worker_argv(

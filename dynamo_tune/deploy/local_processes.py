@@ -5,6 +5,10 @@
 its argv and env (from `local_commands`). Each component appends to `<run dir>/logs/<name>.log`
 after a marker line; its name is also its Prometheus target label. Stopping is concurrent:
 SIGTERM, then SIGKILL after `STOP_GRACE_S`. `exit_status` is pure.
+
+With a request-trace capture the frontend appends to the trace file, and a restart stops it
+with SIGTERM like the workers: it flushes its buffered records only then (SIGKILL loses up to
+the last second's).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class StackProcesses:
         self._run_dir: Path | None = None
         self._model_dir: Path | None = None
         self._env: dict[str, str] = {}
+        self.request_trace: Path | None = None
+        """The absolute trace file the frontend appends to (None: no capture)."""
         self.frontend_port = 0
         self.worker_ports: list[int] = []
         self.broker: ManagedProcess | None = None
@@ -93,6 +99,24 @@ class StackProcesses:
         for _ in range(self._spec.workers):
             self.worker_ports.append(free_low_port(exclude=self.worker_ports))
 
+    def open_request_trace(self) -> None:
+        """Make the spec's `request_trace` file (and its folder) writable, or raise
+        `DeploymentError`; earlier records in it are kept (Dynamo appends)."""
+        wanted = self._spec.request_trace
+        if wanted is None:
+            self.request_trace = None
+            return
+        path = wanted.absolute()
+        if path.is_dir():
+            raise DeploymentError(f"request_trace {path} is a folder: give the file to append to")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a"):
+                pass
+        except OSError as exc:
+            raise DeploymentError(f"request_trace {path}: {exc.strerror or exc}") from exc
+        self.request_trace = path
+
     def start_prometheus(self) -> str:
         """Start Prometheus as the spec asks; return why it does not run ("" if it does)."""
         wanted = self._spec.prometheus
@@ -123,7 +147,8 @@ class StackProcesses:
 
     def spawn_frontend(self, router: RouterConfig, block_size: int) -> None:
         argv = frontend_argv(self._python, self.frontend_port, router, block_size)
-        self.frontend = self._spawn(FRONTEND, argv, frontend_env(self._env, self._spec.buckets))
+        env = frontend_env(self._env, self._spec.buckets, self.request_trace)
+        self.frontend = self._spawn(FRONTEND, argv, env)
 
     def _require_run_dir(self) -> Path:
         if self._run_dir is None:
@@ -150,9 +175,10 @@ class StackProcesses:
             list(self.workers) if workers else []
         )
         # The frontend holds no discovery registration: kill it at once (saves its ~0.5 s
-        # graceful shutdown). Workers get SIGTERM, so they deregister before their successors
-        # register (a killed worker's registration would linger until its lease expires).
-        await stop_all(old, fast={FRONTEND})
+        # graceful shutdown), unless it must flush its request trace. Workers get SIGTERM, so
+        # they deregister before their successors register (a killed worker's registration
+        # would linger until its lease expires).
+        await stop_all(old, fast=set() if self.request_trace else {FRONTEND})
         if workers:
             self.spawn_workers(block_size)
         if frontend:

@@ -90,6 +90,14 @@ class LocalDeploymentSpec(BaseModel):
     model_name: str = Field(default=DEFAULT_MODEL_NAME, min_length=1)
     buckets: FrontendBuckets = Field(default_factory=FrontendBuckets)
     ready_timeout_s: float = Field(default=60.0, gt=0)
+    request_trace: Path | None = Field(
+        default=None,
+        description=(
+            "Capture: the frontend appends Dynamo's request trace (one plain JSONL line per "
+            "finished request) to this file, across restarts (in a study file, relative to "
+            "its folder)"
+        ),
+    )
 
     @property
     def block_size(self) -> int:

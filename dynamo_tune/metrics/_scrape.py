@@ -25,7 +25,12 @@ from dynamo_tune.metrics._exposition import Snapshot, parse_exposition
 from dynamo_tune.metrics._models import DynamoMetricsResult
 from dynamo_tune.metrics._prom_api import new_client
 from dynamo_tune.metrics._prometheus import select_specs
-from dynamo_tune.metrics._snapshots import last_at_or_before, merge, window_from_snapshots
+from dynamo_tune.metrics._snapshots import (
+    first_after,
+    last_at_or_before,
+    merge,
+    window_from_snapshots,
+)
 from dynamo_tune.metrics._window import evaluate_window
 
 
@@ -116,7 +121,8 @@ class ScrapeBackend:
     async def collect(self, start: float, end: float) -> DynamoMetricsResult:
         """Metrics of `[start, end]`: from the last snapshot taken at or before `start` (the
         `mark_start()` one if none; so a warmup before `start` is left out when a background
-        sample fell between the two) to a snapshot taken now."""
+        sample fell between the two) to the first one taken after `end` (the one taken now if
+        none is: a window that closes before the workload's drain leaves the drain out)."""
         if not end > start:
             raise MetricsError(f"window end must be after its start, but got {start=}, {end=}")
         if not self._timeline:
@@ -125,8 +131,10 @@ class ScrapeBackend:
         async with new_client(self.timeout_s) as client:
             asked, finish, errors = await self._snapshot(client)
         timeline, self._timeline = [*self._timeline, (asked, finish)], []
-        timeline = timeline[last_at_or_before([t for t, _ in timeline], start) :]
-        both = [url for url in self.metrics_urls if url in timeline[0][1] and url in finish]
+        times = [t for t, _ in timeline]
+        timeline = timeline[last_at_or_before(times, start) : first_after(times, end) + 1]
+        last = timeline[-1][1]
+        both = [url for url in self.metrics_urls if url in timeline[0][1] and url in last]
         errors = [f"start snapshot: {e}" for e in self._start_errors] + errors
         meta = {"backend": "scrape", "mode": "window", "window_start": start, "window_end": end}
         if not both:

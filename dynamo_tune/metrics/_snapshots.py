@@ -27,6 +27,14 @@ def last_at_or_before(times: Sequence[float], moment: float) -> int:
     return index
 
 
+def first_after(times: Sequence[float], moment: float) -> int:
+    """Index of the first of the ascending `times` after `moment` (the last if none is)."""
+    for i, taken in enumerate(times):
+        if taken > moment:
+            return i
+    return len(times) - 1
+
+
 def merge(snapshots: Sequence[Snapshot]) -> Snapshot:
     """One snapshot holding every series of `snapshots` (their `instance` labels differ)."""
     merged: Snapshot = {}

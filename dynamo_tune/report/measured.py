@@ -16,7 +16,11 @@ from dynamo_tune.deploy.spec import LocalDeploymentSpec
 from dynamo_tune.study.spec.schema import ConstraintSpec, StudySpec
 from dynamo_tune.study.trial.attr_keys import TrialAttr
 from dynamo_tune.study.trial.record import TrialRecord
-from dynamo_tune.workload.spec import AgenticWorkloadSpec, TraceWorkloadSpec
+from dynamo_tune.workload.spec import (
+    AgenticWorkloadSpec,
+    DynamoTraceWorkloadSpec,
+    TraceWorkloadSpec,
+)
 
 
 class Fact(BaseModel):
@@ -79,6 +83,10 @@ def _workload(spec: StudySpec, trials: Sequence[TrialRecord]) -> list[Fact]:
     elif isinstance(w, TraceWorkloadSpec):
         records = f"{w.limit} records" if w.limit is not None else "every record"
         size = f"{w.path.name}: {records} from {w.offset}, speedup {w.speedup:g}x"
+    elif isinstance(w, DynamoTraceWorkloadSpec):
+        span = f"{w.duration_s:g} s" if w.duration_s is not None else "the rest"
+        sampled = f", {w.sessions} sessions sampled" if w.sessions is not None else ""
+        size = f"{w.path.name}: {span} from {w.start_s:g} s{sampled}, speedup {w.speedup:g}x"
     else:
         size = f"command {w.argv[0]} ({len(w.argv) - 1} arguments)"
     value = kve_ceiling_of(trials)

@@ -2,7 +2,7 @@
 
 Public names: the `Workload` protocol, `WorkloadReport`, `PrefixHints`, the study file's
 `WorkloadSpec` union and `make_workload` (from `factory`, beside the implementations), the
-workload classes, and the pure generators.
+workload classes, the pure generators and the trace readers.
 
 The pure names are imported here; the workload classes and `make_workload` (modules that do
 I/O: the HTTP client, processes) on first use, so importing the package or a spec-level
@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from dynamo_tune.workload.agentic import agentic_plan
 from dynamo_tune.workload.base import Workload
 from dynamo_tune.workload.ceiling import kve_ceiling, reusable_tokens
+from dynamo_tune.workload.dynamo_replay import dynamo_trace_plan
+from dynamo_tune.workload.dynamo_trace import read_dynamo_trace
 from dynamo_tune.workload.hint_fields import hint_fields
 from dynamo_tune.workload.hints import PrefixHints
 from dynamo_tune.workload.plan import Message, PlannedRequest
@@ -24,20 +26,23 @@ from dynamo_tune.workload.result import RequestOutcome, WorkloadReport
 from dynamo_tune.workload.spec import (
     AgenticWorkloadSpec,
     CommandWorkloadSpec,
+    DynamoTraceWorkloadSpec,
     TraceWorkloadSpec,
     WarmupSpec,
     WorkloadSpec,
 )
 from dynamo_tune.workload.trace import read_trace, trace_plan
+from dynamo_tune.workload.window import WindowSpec
 
 if TYPE_CHECKING:
     from dynamo_tune.workload.command import CommandWorkload
     from dynamo_tune.workload.factory import make_workload
-    from dynamo_tune.workload.workloads import AgenticWorkload, TraceWorkload
+    from dynamo_tune.workload.workloads import AgenticWorkload, DynamoTraceWorkload, TraceWorkload
 
 _DOES_IO = {
     "AgenticWorkload": "workloads",
     "CommandWorkload": "command",
+    "DynamoTraceWorkload": "workloads",
     "TraceWorkload": "workloads",
     "make_workload": "factory",
 }
@@ -49,6 +54,8 @@ __all__ = [
     "AgenticWorkloadSpec",
     "CommandWorkload",
     "CommandWorkloadSpec",
+    "DynamoTraceWorkload",
+    "DynamoTraceWorkloadSpec",
     "Message",
     "PlannedRequest",
     "PrefixHints",
@@ -56,13 +63,16 @@ __all__ = [
     "TraceWorkload",
     "TraceWorkloadSpec",
     "WarmupSpec",
+    "WindowSpec",
     "Workload",
     "WorkloadReport",
     "WorkloadSpec",
     "agentic_plan",
+    "dynamo_trace_plan",
     "hint_fields",
     "kve_ceiling",
     "make_workload",
+    "read_dynamo_trace",
     "read_trace",
     "reusable_tokens",
     "trace_plan",

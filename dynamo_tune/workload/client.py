@@ -6,10 +6,10 @@ of hundreds of streams per second; on a 2-core VM a streamed request of 32 chunk
 0.8-0.9 ms of CPU this way and 5-5.6 ms with httpx's default transport (httpcore + anyio +
 h11). `benchmarks/workload.py` measures the runner's cost per request.
 
-`send_chat` fills a `RequestRecord` and never raises for a failed request: HTTP errors,
-timeouts, cut streams and in-stream error events become its `cause` and `error`. The hot path
-per network read is a clock read and a split; per SSE line, a prefix check and one
-`json.loads`.
+`send_chat` (chat completions and completions alike) fills a `RequestRecord` and never raises
+for a failed request: HTTP errors, timeouts, cut streams and in-stream error events become its
+`cause` and `error`. The hot path per network read is a clock read and a split; per SSE line, a
+prefix check and one `json.loads`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ async def send_chat(
     timeout_s: float,
     clock: Callable[[], float],
 ) -> None:
-    """POST `body` (a streaming chat request) to `url` and record the stream into `record`."""
+    """POST `body` (a streaming chat or completions request) to `url` and record the stream
+    into `record`."""
     record.sent = clock()
     try:
         async with asyncio.timeout(timeout_s):
@@ -97,7 +98,8 @@ def _transport_failure(exc: BaseException) -> tuple[FailureCause, str]:
 async def _read_stream(
     response: httpx.Response, record: RequestRecord, clock: Callable[[], float]
 ) -> None:
-    """Consume SSE lines: a content chunk is one token event; usage comes in the last chunk.
+    """Consume SSE lines: a content chunk (chat `delta.content`, completion `text`) is one
+    token event; usage comes in the last chunk (the same in both APIs).
 
     Lines are split from raw bytes; every line of one network read gets that read's arrival
     time. After `[DONE]` the rest of the body is drained so the connection returns to the pool.
@@ -143,8 +145,9 @@ def _read_chunk(payload: bytes, is_error: bool, now: float, record: RequestRecor
         return False
     choices = chunk.get("choices")
     if choices:
-        delta = choices[0].get("delta") or {}
-        if delta.get("content") or delta.get("reasoning_content"):
+        choice = choices[0]
+        delta = choice.get("delta") or {}  # a chat chunk; a completion chunk carries `text`
+        if delta.get("content") or delta.get("reasoning_content") or choice.get("text"):
             record.token_times.append(now)
     usage = chunk.get("usage")
     if usage:

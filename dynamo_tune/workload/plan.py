@@ -1,9 +1,9 @@
 """A workload's request plan: the prompts, output lengths and arrival rules. Pure.
 
-Generators (agentic, trace, warmup) produce a list of `PlannedRequest` in arrival order; the
-runner sends them. A request is released either at `offset_s` after the run's start (a root
-with an absolute arrival time), or as soon as a slot is free (a root with `offset_s=None`), or
-`delay_s` after every request in `after` has finished (a dependent turn).
+Generators (agentic, trace, dynamo-trace, warmup) produce a list of `PlannedRequest` in arrival
+order; the runner sends them. A request is released either at `offset_s` after the run's start
+(a root with an absolute arrival time), or as soon as a slot is free (a root with
+`offset_s=None`), or `delay_s` after every request in `after` has finished (a dependent turn).
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ class Message:
 
 @dataclass(frozen=True, eq=False)
 class PlannedRequest:
-    """One chat completion to send. `index` is its position in the plan (arrival order)."""
+    """One chat completion to send. `index` is its position in the plan (arrival order).
+
+    With `raw_prompt`, a completion (`/v1/completions`) of `prompt_text` instead: the engine
+    then sees exactly the messages' tokens, with no chat template around them.
+    """
 
     index: int
     session: str
@@ -43,6 +47,7 @@ class PlannedRequest:
     delay_s: float = 0.0
     hint_iat_s: float | None = field(default=None, compare=False)
     session_requests: int = 1
+    raw_prompt: bool = False
 
     @property
     def prompt_tokens(self) -> list[int]:
@@ -52,6 +57,11 @@ class PlannedRequest:
     @property
     def prompt_length(self) -> int:
         return sum(len(m.tokens) for m in self.messages)
+
+    @property
+    def prompt_text(self) -> str:
+        """The raw prompt of a completion: every message's text, space-joined."""
+        return " ".join(m.content for m in self.messages)
 
 
 def validate_plan(plan: list[PlannedRequest]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dynamo_tune.workload.window import WindowMode
+
 
 class RequestOutcome(BaseModel):
     """One measured request, compactly: the per-request truth behind the percentiles."""
@@ -27,15 +29,35 @@ class RequestOutcome(BaseModel):
 class WorkloadReport(BaseModel):
     """Summary of one workload run. Times are unix seconds; latencies are seconds.
 
-    The measured window is first measured request sent -> last measured response finished
-    (warmup excluded). Client latencies are exact per-request measurements: TTFT per request;
-    ITL over every inter-token gap (the seed's definition); e2e per request.
+    The measured window `[window_start, window_end]` is what the trial collects the server's
+    metrics over: the whole run (`full`: first measured request sent -> last measured response
+    finished, warmup excluded) or its steady part (`steady`, `workload/window.py`). The
+    client numbers count the requests the frontend counts in that window (which moment of a
+    request each metric is recorded at: `workload/summary.py`). Client latencies are exact
+    per-request measurements: TTFT per request; ITL over every inter-token gap (the seed's
+    definition); e2e per request. `traffic_start` / `traffic_end` bound every measured
+    request (the full window); the next window keeps its quiet gap after `traffic_end`.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     window_start: float
     window_end: float
+    window_mode: WindowMode = Field(
+        default="full", description="Which window was measured (after any fallback)"
+    )
+    window_note: str | None = Field(
+        default=None, description="Why the window differs from what was asked, if it does"
+    )
+    window_requests: int | None = Field(
+        default=None, description="Successful requests whose first token lies in the window"
+    )
+    traffic_start: float | None = Field(
+        default=None, description="First measured request sent (None: window_start)"
+    )
+    traffic_end: float | None = Field(
+        default=None, description="Last measured request finished (None: window_end)"
+    )
     requests_sent: int = 0
     requests_ok: int = 0
     requests_failed: int = 0
@@ -55,7 +77,9 @@ class WorkloadReport(BaseModel):
     client_e2e_p95_seconds: float | None = None
     prompt_tokens: int = 0
     cached_tokens: int = 0
-    client_kve: float | None = Field(default=None, description="sum(cached) / sum(prompt)")
+    client_kve: float | None = Field(
+        default=None, description="sum(cached) / sum(prompt) over the window (summary.py)"
+    )
     kve_ceiling: float | None = Field(
         default=None, description="Best KVE any router could reach with unlimited cache"
     )
@@ -75,3 +99,11 @@ class WorkloadReport(BaseModel):
     records: list[RequestOutcome] = Field(
         default_factory=list, description="Every measured request, in send order"
     )
+
+    @property
+    def last_traffic(self) -> float:
+        """When the run's last measured request finished: the next window's quiet gap counts
+        from here (a steady window closes before the drain)."""
+        return (
+            self.window_end if self.traffic_end is None else max(self.traffic_end, self.window_end)
+        )

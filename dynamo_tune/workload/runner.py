@@ -5,6 +5,8 @@ a quiet gap, then the plan — roots at their arrival offsets (or at once, close
 dependent turns `delay_s` after all their parents finished — with at most `in_flight_limit`
 requests in flight. Everything loop-bound (client, tasks, semaphore) is created inside the
 call, so each trial may use a fresh `asyncio.run`. The HTTP client is `client.make_client`'s.
+The report covers the window `settings.window` asks for (`window.py`): the whole measured run
+or its steady part (a plan whose roots have no arrival time is a closed loop).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from dynamo_tune.errors import WorkloadError
 from dynamo_tune.workload.agentic import warmup_request
 from dynamo_tune.workload.client import REQUEST_ERRORS, make_client, send_chat
 from dynamo_tune.workload.hints import PrefixHints
-from dynamo_tune.workload.payload import CHAT_PATH, chat_request
+from dynamo_tune.workload.payload import chat_request, request_path
 from dynamo_tune.workload.plan import PlannedRequest, validate_plan
 from dynamo_tune.workload.record import RequestRecord
 from dynamo_tune.workload.result import WorkloadReport
 from dynamo_tune.workload.spec import WarmupSpec
 from dynamo_tune.workload.summary import workload_report
+from dynamo_tune.workload.window import WindowSpec, choose_window
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class RunSettings:
     max_failure_ratio: float
     ignore_eos: bool
     warmup: WarmupSpec
+    window: WindowSpec = WindowSpec()
 
 
 def make_clock() -> Callable[[], float]:
@@ -61,7 +65,7 @@ class _Sender:
         clock: Callable[[], float],
     ) -> None:
         self.client = client
-        self.url = endpoints.frontend_url.rstrip("/") + CHAT_PATH
+        self.base_url = endpoints.frontend_url.rstrip("/")
         self.model = endpoints.model
         self.hints = hints
         self.settings = settings
@@ -91,7 +95,7 @@ class _Sender:
         )
         await send_chat(
             self.client,
-            self.url,
+            self.base_url + request_path(request),
             body,
             headers,
             record,
@@ -167,11 +171,15 @@ async def run_plan(
             await asyncio.sleep(quiet_gap(settings.warmup, endpoints))
         started = clock()
         records = await sender.run(plan)
+    fallback = (started, clock())
+    closed_loop = all(r.offset_s is None for r in plan if not r.after)
+    window = choose_window(records, settings.window, closed_loop=closed_loop, fallback=fallback)
     return workload_report(
         records,
         kve_ceiling=kve_ceiling,
         max_failure_ratio=settings.max_failure_ratio,
-        fallback_window=(started, clock()),
+        fallback_window=fallback,
+        window=window,
         warmup_requests=warmed,
     )
 

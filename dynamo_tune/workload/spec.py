@@ -1,7 +1,8 @@
 """The `workload:` section of a study file. Pure.
 
 `WorkloadSpec` is a union discriminated on `kind`: `agentic` (generated shared-prefix sessions),
-`trace` (Mooncake-format JSONL replay) and `command` (an external program such as AIPerf).
+`trace` (Mooncake-format JSONL replay), `dynamo-trace` (replay of Dynamo's own request traces)
+and `command` (an external program such as AIPerf).
 Every kind carries `hints`, the base `PrefixHints` a study overlays with its searched `hints.*`
 values and validates again (`PrefixHints.model_validate({**spec.hints.model_dump(), **values})`,
 so a bad value is a validation error); `Workload.run` receives the overlaid hints.
@@ -20,6 +21,7 @@ from dynamo_tune import argv_template
 from dynamo_tune.errors import SpecError
 from dynamo_tune.workload.distributions import Dist, Fixed
 from dynamo_tune.workload.hints import PrefixHints
+from dynamo_tune.workload.window import WindowSpec
 
 Count = Annotated[int, Field(ge=1)]
 
@@ -62,6 +64,10 @@ class _RunSettings(BaseModel):
         default=True, description="Send `ignore_eos` so each reply has exactly max_tokens tokens"
     )
     warmup: WarmupSpec = Field(default_factory=WarmupSpec)
+    window: WindowSpec = Field(
+        default_factory=WindowSpec,
+        description="The measured window: the full run or its steady part (workload/window.py)",
+    )
     hints: PrefixHints = Field(default_factory=PrefixHints)
 
 
@@ -130,6 +136,36 @@ class TraceWorkloadSpec(_RunSettings):
         return self.concurrency
 
 
+class DynamoTraceWorkloadSpec(_RunSettings):
+    """Live replay of Dynamo request traces (`dynamo.request.trace.v1`, `DYN_REQUEST_TRACE=1`).
+
+    `path` is a file, a folder of `*.jsonl` / `*.jsonl.gz` segments or a glob (in a study file,
+    relative to its folder). The records kept are those of `models`
+    (None: every model) that arrived in the slice [`start_s`, `start_s` + `duration_s`) after
+    the first record; with `sessions`, that many whole sessions sampled with `seed`. Each
+    request is a raw-prompt completion of exactly its recorded `input_length` tokens, built
+    from its block hashes (equal hashes, equal token blocks) and asking for its recorded
+    `output_tokens`. A session's first request starts at its recorded offset, each later one
+    the recorded gap after the previous one of its session completed; times divide by
+    `speedup`.
+    """
+
+    kind: Literal["dynamo-trace"]
+    path: Path
+    speedup: float = Field(default=1.0, gt=0, description="Divides every recorded time")
+    start_s: float = Field(default=0.0, ge=0, description="Slice start after the first record")
+    duration_s: float | None = Field(default=None, gt=0, description="Slice length (None: all)")
+    sessions: int | None = Field(default=None, ge=1, description="Whole sessions to sample")
+    models: list[str] | None = Field(
+        default=None, min_length=1, description="Keep only these models' records (None: all)"
+    )
+
+    @property
+    def in_flight_limit(self) -> int | None:
+        """Max requests in flight (the trace's times drive arrivals; None: unbounded)."""
+        return self.concurrency
+
+
 COMMAND_PLACEHOLDERS = ("frontend_url", "model")
 """The placeholders a command workload's argv may use."""
 
@@ -164,6 +200,7 @@ class CommandWorkloadSpec(BaseModel):
 
 
 WorkloadSpec = Annotated[
-    AgenticWorkloadSpec | TraceWorkloadSpec | CommandWorkloadSpec, Field(discriminator="kind")
+    AgenticWorkloadSpec | TraceWorkloadSpec | DynamoTraceWorkloadSpec | CommandWorkloadSpec,
+    Field(discriminator="kind"),
 ]
 """The study file's `workload:` section."""

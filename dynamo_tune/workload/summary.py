@@ -1,14 +1,29 @@
-"""From per-request records to a `WorkloadReport`. Pure.
+"""From per-request records and the measured window to a `WorkloadReport`. Pure.
 
-- window: first measured request sent -> last measured request finished (failed ones too);
-- TTFT = first content chunk - sent, e2e = end - sent (successful requests);
-- ITL = every gap between consecutive content chunks of successful requests (the seed's
-  definition); `client_request_itl_*` = per-request mean gap, then a percentile across requests
-  (AIPerf's definition), named apart;
-- client KVE = sum(cached_tokens) / sum(prompt_tokens) over successful requests with usage;
-- output tokens/s = sum(completion_tokens) / window length;
-- failed = failed / sent > max_failure_ratio (or nothing was sent).
-Percentiles interpolate linearly between order statistics (numpy's default).
+The window (`window.py`) is `[start, end]`, both edges included. Each client number counts
+the requests Dynamo's frontend counts in that window, and the frontend records each metric at
+its own moment of a request (Dynamo 1.6.1, measured: docs/architecture.md, "The measured
+window"; tests/test_workload_window_stack.py checks it on the real frontend):
+
+- TTFT p50/p95/p99 and `window_requests`: successful requests whose first token lies inside
+  (TTFT and the input-token histogram are recorded when the first token is sent);
+- ITL, both definitions: successful requests that finished inside (the frontend observes all
+  of a request's gaps at its end);
+- KVE = sum(cached) / sum(prompt), over requests with `usage`: cached tokens of those that
+  finished inside, prompt tokens of those whose first token lies inside (a request without a
+  first token: its end). The frontend counts cached tokens at the end and input tokens at the
+  first token, so at a mid-run edge the two sums count different requests, as on the server;
+- e2e p50/p95 and output tokens: successful requests that finished inside (requests and output
+  sequence tokens are recorded at the end); output tokens/s = output tokens / window length;
+- sent, ok, failed, failures, scheduling lag and `failed` (failed / sent > max_failure_ratio,
+  or nothing sent) describe every measured request, inside the window or not;
+  `traffic_start` / `traffic_end`: first measured request sent -> last finished.
+
+TTFT = first content chunk - sent; e2e = end - sent; ITL = every gap between consecutive
+content chunks (the seed's definition); `client_request_itl_*` = per-request mean gap, then a
+percentile across requests (AIPerf's definition), named apart. Over a full window every event
+lies inside, so each number covers every request. Percentiles interpolate linearly between
+order statistics (numpy's default).
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ from collections.abc import Sequence
 
 from dynamo_tune.workload.record import RequestRecord
 from dynamo_tune.workload.result import RequestOutcome, WorkloadReport
+from dynamo_tune.workload.window import Window, full_window
 
 FIRST_ERRORS = 5
 
@@ -58,47 +74,68 @@ def request_outcome(record: RequestRecord) -> RequestOutcome:
     )
 
 
+def _first_token_in(window: Window, r: RequestRecord) -> bool:
+    return r.first_token is not None and window.holds(r.first_token)
+
+
+def _finished_in(window: Window, r: RequestRecord) -> bool:
+    return r.end is not None and window.holds(r.end)
+
+
+def _prompt_counted_in(window: Window, r: RequestRecord) -> bool:
+    moment = r.first_token if r.first_token is not None else r.end
+    return moment is not None and window.holds(moment)
+
+
 def workload_report(
     records: Sequence[RequestRecord],
     *,
     kve_ceiling: float | None,
     max_failure_ratio: float,
     fallback_window: tuple[float, float],
+    window: Window | None = None,
     warmup_requests: int = 0,
     include_records: bool = True,
 ) -> WorkloadReport:
-    """The report of `records` (measured requests only; warmup is not among them)."""
+    """The report of `records` (measured requests only; warmup is not among them) over
+    `window` (None: the full window, `fallback_window` when nothing was sent)."""
     sent = sorted(records, key=lambda r: (r.sent, r.index))
     ok = [r for r in sent if r.ok]
     failed = [r for r in sent if not r.ok]
-    if sent:
-        start = sent[0].sent
-        end = max(r.end if r.end is not None else r.sent for r in sent)
-    else:
-        start, end = fallback_window
-    ttft = [r.first_token - r.sent for r in ok if r.first_token is not None]
-    e2e = [r.end - r.sent for r in ok if r.end is not None]
+    traffic = full_window(sent, fallback_window)
+    if window is None:
+        window = traffic
+    started = [r for r in ok if _first_token_in(window, r)]
+    finished = [r for r in ok if _finished_in(window, r)]
+    ttft = [r.first_token - r.sent for r in started if r.first_token is not None]
+    e2e = [r.end - r.sent for r in finished if r.end is not None]
     gaps: list[float] = []
     request_itl: list[float] = []
-    for r in ok:
+    for r in finished:
         g = _gaps(r.token_times)
         gaps.extend(g)
         if g:
             request_itl.append(sum(g) / len(g))
     with_usage = [r for r in ok if r.prompt_tokens is not None]
-    prompt = sum(r.prompt_tokens or 0 for r in with_usage)
-    cached = sum(r.cached_tokens or 0 for r in with_usage)
-    knows_cache = any(r.cached_tokens is not None for r in with_usage)
-    output = sum(r.output_tokens or 0 for r in ok)
-    duration = end - start
+    prompt = sum(r.prompt_tokens or 0 for r in with_usage if _prompt_counted_in(window, r))
+    cached_in = [r for r in with_usage if _finished_in(window, r)]
+    cached = sum(r.cached_tokens or 0 for r in cached_in)
+    knows_cache = any(r.cached_tokens is not None for r in cached_in)
+    output = sum(r.output_tokens or 0 for r in finished)
+    duration = window.end - window.start
     lags = [r.sent - r.due for r in sent]
     ratio = len(failed) / len(sent) if sent else 0.0
     errors = [f"{r.cause}: {r.error}" for r in failed[:FIRST_ERRORS]]
     if not sent:
         errors = ["no measured request was sent"]
     return WorkloadReport(
-        window_start=start,
-        window_end=end,
+        window_start=window.start,
+        window_end=window.end,
+        window_mode=window.mode,
+        window_note=window.note,
+        window_requests=len(started),
+        traffic_start=traffic.start,
+        traffic_end=traffic.end,
         requests_sent=len(sent),
         requests_ok=len(ok),
         requests_failed=len(failed),

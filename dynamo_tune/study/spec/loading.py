@@ -92,7 +92,29 @@ def parse_spec(text: str, path: Path) -> LoadedSpec:
     problems = check_spec(spec)
     if problems:
         raise SpecError(problem_summary(path, problems))
-    return LoadedSpec(spec=spec, path=path.resolve(), text=text, sha256=spec_hash(spec))
+    sha256 = spec_hash(spec)  # of the file as written: moving its folder changes nothing
+    resolved = resolve_paths(spec, path.resolve().parent)
+    return LoadedSpec(spec=resolved, path=path.resolve(), text=text, sha256=sha256)
+
+
+_PATH_FIELDS = {"deployment": ("run_dir", "request_trace", "cwd"), "workload": ("path", "cwd")}
+"""Fields of a study file that name a file or folder (a relative one is the study file's)."""
+
+
+def resolve_paths(spec: StudySpec, base: Path) -> StudySpec:
+    """`spec` with every relative path of `_PATH_FIELDS` made absolute against `base` (the study
+    file's folder), as `study.storage` is: a study runs the same from any working directory."""
+    updates: dict[str, object] = {}
+    for section, fields in _PATH_FIELDS.items():
+        model = getattr(spec, section)
+        changed = {
+            name: base / value
+            for name in fields
+            if isinstance(value := getattr(model, name, None), Path) and not value.is_absolute()
+        }
+        if changed:
+            updates[section] = model.model_copy(update=changed)
+    return spec.model_copy(update=updates) if updates else spec
 
 
 def load_spec(path: Path) -> LoadedSpec:

@@ -40,6 +40,7 @@ WORKLOAD_KEYS: tuple[str, ...] = (
     "output_tokens_per_s",
     "window_start",
     "window_end",
+    "window_requests",
 )
 """Trial attrs copied from the `WorkloadReport` field of the same name."""
 

@@ -12,7 +12,8 @@ violated constraint complete the trial with the violation recorded.
 
 Quiet gap: one trial's window must not start before the deployment's quiet gap
 (`dynamo_tune.deploy.base.quiet_gap_seconds`: two scrape intervals plus a margin) after the
-previous window's end, so no scrape holds traffic of two trials. A metrics source that
+previous run's last traffic (`WorkloadReport.last_traffic`: a steady window ends before the
+run's drain), so no scrape holds traffic of two trials. A metrics source that
 could not be read (`DynamoMetricsResult.reachable` False) fails the trial with its reason.
 
 Faults: a deployment that broke during the workload (`check_health` names what) fails the
@@ -137,7 +138,7 @@ class Objective:
             except Exception as exc:  # a broken deployment explains a failed workload
                 await self._check_health(deployment, cause=exc)
                 raise
-            self.last_window_end = max(self.last_window_end or 0.0, report.window_end)
+            self.last_window_end = max(self.last_window_end or 0.0, report.last_traffic)
             await self._check_health(deployment)
             stage[0] = "collect"
             t_collect = services.clock()
