@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import optuna
 import pytest
 import respx
 from fakes import write_study
 from pydantic import TypeAdapter, ValidationError
 
+from dynamo_tune.cli.main import main
 from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.deploy.local import LocalStack
 from dynamo_tune.errors import SpecError
 from dynamo_tune.study.spec.loading import load_spec
+from dynamo_tune.study.trial.record import records as stored_records
 from dynamo_tune.workload import (
     DynamoTraceWorkload,
     DynamoTraceWorkloadSpec,
@@ -473,3 +476,19 @@ def test_what_the_workload_skips_is_shown(tmp_path: Path, caplog: pytest.LogCapt
     with caplog.at_level("WARNING", logger="dynamo_tune"):
         make_workload(spec(trace_file(tmp_path)), block_size=4)
     assert caplog.records == []  # nothing skipped: nothing said
+
+
+def test_a_malformed_capture_stops_run_before_any_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = trace_file(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good.read_text() + "{not json\n")
+    study = write_study(tmp_path, {"workload": {"kind": "dynamo-trace", "path": "bad.jsonl"}})
+    assert main(["run", str(study)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dynamo-tune: error: ") and f"{bad}:7" in err[0]
+    stored = optuna.load_study(study_name="fake", storage=f"sqlite:///{tmp_path}/fake.db")
+    assert [r.state.name for r in stored_records(stored)] == [
+        "WAITING"
+    ]  # the baseline, not measured

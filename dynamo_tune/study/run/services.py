@@ -100,6 +100,10 @@ def build_services(handle: StudyHandle) -> TrialServices:
             built[key] = make_workload(candidate.workload, block_size=size)
         return built[key]
 
+    # The study's own workload is built now, before any trial: a trace that cannot be read
+    # (a missing file, a malformed line) is a `SpecError` for the command, not a FAIL trial.
+    built[spec.workload.model_dump_json()] = make_workload(spec.workload, block_size=size)
+
     async def check(endpoints: Endpoints) -> None:
         await preflight(spec.metrics, endpoints)
 
