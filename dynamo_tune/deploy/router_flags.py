@@ -30,6 +30,21 @@ What each claim rests on:
   the mode.
 - `mode` selects the router; `block_size` is also the workers' block size on the local stack
   (what can be cached at all), so both act in every mode.
+
+`FlagRule.replay` says whether Dynamo's virtual-time replay (`dynamo.replay.run_trace_replay`,
+used by `dynamo_tune.screen.replay`) simulates the knob; `replay_simulates(field)` reads it.
+The replay takes a `KvRouterConfig`, the router mode (round-robin or kv only: the screen
+refuses the others), the block size and the mocker's engine arguments, and nothing else:
+
+- simulated: `mode` (round-robin and kv), the cost knobs (overlap credit, its decay, prefill
+  load scale, temperature, decode request weight), the queue (`queue_threshold` changed the
+  replayed TTFT on the quickstart load; `queue_policy` is the same queue's order, its effect
+  not measured apart) and `block_size`;
+- not simulated: session affinity (TTL and mode: the replay builds no `RouterConfig`), the busy
+  thresholds (likewise), and `kv_events` / `ttl_secs` (the offline replay feeds the indexer
+  the workers' KV events itself; with events off and a 1 ms TTL the replayed KVE did not move).
+- The client's session-id hint (`X-Dynamo-Session-ID`, workload hints) is not simulated either:
+  it only acts through session affinity (`dynamo_tune/screen/trace_writer.py` says so too).
 """
 
 from __future__ import annotations
@@ -57,39 +72,45 @@ class FlagRule:
     negatable: bool = False  # bool field: `--flag` / `--no-flag`
     policy_key: str | None = None  # key in the YAML `router:` section 1.6.1 accepts
     moves_to: str | None = None  # where Dynamo 1.7 wants it (deprecation notice)
+    replay: bool = False  # simulated by Dynamo's virtual-time replay (module docstring)
 
 
 FLAG_TABLE: tuple[FlagRule, ...] = (
-    FlagRule("mode", "--router-mode", ALL_MODES),
+    FlagRule("mode", "--router-mode", ALL_MODES, replay=True),
     FlagRule(
         "overlap_score_credit",
         "--router-kv-overlap-score-credit",
         KV_ONLY,
         moves_to="default policy parameters.overlap_score_credit",
+        replay=True,
     ),
     FlagRule(
         "prefill_load_scale",
         "--router-prefill-load-scale",
         KV_ONLY,
         moves_to="default policy parameters.prefill_load_scale",
+        replay=True,
     ),
     FlagRule(
         "temperature",
         "--router-temperature",
         KV_ONLY,
         moves_to="default policy parameters.router_temperature",
+        replay=True,
     ),
     FlagRule(
         "overlap_score_credit_decay",
         "--router-kv-overlap-score-credit-decay",
         KV_ONLY,
         moves_to="default policy parameters.overlap_score_credit_decay",
+        replay=True,
     ),
     FlagRule(
         "decode_active_request_weight",
         "--router-decode-active-request-weight",
         KV_ONLY,
         moves_to="default policy parameters.decode_active_request_weight",
+        replay=True,
     ),
     FlagRule(
         "kv_events", "--router-kv-events", KV_ONLY, negatable=True, policy_key="use_kv_events"
@@ -100,12 +121,14 @@ FLAG_TABLE: tuple[FlagRule, ...] = (
         "--router-queue-threshold",
         KV_ONLY,
         moves_to="policy_classes[].prefill_busy_threshold_frac",
+        replay=True,
     ),
     FlagRule(
         "queue_policy",
         "--router-queue-policy",
         KV_ONLY,
         moves_to="policy_classes[].queue_policy",
+        replay=True,
     ),
     FlagRule("session_affinity_ttl_secs", "--router-session-affinity-ttl-secs", ALL_MODES),
     FlagRule("session_affinity_mode", "--router-session-affinity-mode", ALL_MODES),
@@ -113,7 +136,7 @@ FLAG_TABLE: tuple[FlagRule, ...] = (
     FlagRule(
         "active_prefill_tokens_threshold_frac", "--active-prefill-tokens-threshold-frac", ALL_MODES
     ),
-    FlagRule("block_size", "--kv-cache-block-size", ALL_MODES),
+    FlagRule("block_size", "--kv-cache-block-size", ALL_MODES, replay=True),
 )
 
 FLAG_BY_FIELD: dict[str, FlagRule] = {rule.field: rule for rule in FLAG_TABLE}
@@ -126,6 +149,15 @@ def knob_used_in(field: str, mode: str) -> bool:
             f"`field` must be a RouterConfig field ({', '.join(FLAG_BY_FIELD)}), but got {field=}."
         )
     return field in fields_used_in(mode)  # checks `mode`
+
+
+def replay_simulates(field: str) -> bool:
+    """Whether Dynamo's virtual-time replay simulates `RouterConfig` field `field`. Pure."""
+    if field not in FLAG_BY_FIELD:
+        raise ValueError(
+            f"`field` must be a RouterConfig field ({', '.join(FLAG_BY_FIELD)}), but got {field=}."
+        )
+    return FLAG_BY_FIELD[field].replay
 
 
 def fields_used_in(mode: str) -> frozenset[str]:

@@ -43,6 +43,8 @@ class VerdictBlock(_Model):
     lines: list[str]
     """Every line of the stored verdict (each configuration's confirmed mean and gain)."""
     chosen: list[ChosenConfig]
+    tied: str | None = None
+    """The configurations not told apart from the winner, as one group (`tie_group`)."""
 
 
 def _unconfirmed_note(ans: Answer) -> str:
@@ -98,4 +100,5 @@ def verdict_block(study: optuna.Study, spec: StudySpec | None = None) -> Verdict
     else:
         kind = "confirmed"
         headline = verdict_text.headline(verdict)
-    return VerdictBlock(kind=kind, headline=headline, lines=lines, chosen=chosen)
+    tied = verdict_text.tie_group(verdict) if verdict is not None else None
+    return VerdictBlock(kind=kind, headline=headline, lines=lines, chosen=chosen, tied=tied)

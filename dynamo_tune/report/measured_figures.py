@@ -3,7 +3,8 @@
 - KVE against TTFT p95 of every COMPLETE trial, coloured by router mode (search trials filled,
   confirmation measurements open), the score's TTFT target and the workload's KVE ceiling drawn;
 - per objective, each confirmed configuration's measurements, their mean and Student's t 95 %
-  interval of the mean, the baseline's mean dashed.
+  interval of the mean, the baseline's mean dashed; the winner and the configurations within
+  noise of it (`Verdict.tied_with_winner`) marked as one group in the legend and hover.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def confirmation_plots(verdict: Verdict | None, trials: Sequence[TrialRecord]) -
         if t.is_confirmation and t.state == TrialState.COMPLETE and t.values is not None:
             measured.setdefault(t.confirms if t.confirms is not None else -1, []).append(t)
     configs = [verdict.baseline, *verdict.configs]
+    group = {verdict.winner, *verdict.tied_with_winner} if verdict.tied_with_winner else set()
     plots = []
     for i, objective in enumerate(verdict.baseline.objectives):
         plot = Plot(
@@ -104,7 +106,7 @@ def confirmation_plots(verdict: Verdict | None, trials: Sequence[TrialRecord]) -
             "the verdict is Welch's, of the difference to the baseline.",
         )
         fig = go.Figure()
-        labels, means, highs, lows = [], [], [], []
+        labels, means, highs, lows, grouped = [], [], [], [], []
         for c in configs:
             values = [
                 t.values[i] for t in measured.get(c.trial, []) if t.values and math.isfinite(
@@ -118,6 +120,8 @@ def confirmation_plots(verdict: Verdict | None, trials: Sequence[TrialRecord]) -
             means.append(mean)
             highs.append(high - mean if math.isfinite(high) else 0.0)
             lows.append(mean - low if math.isfinite(low) else 0.0)
+            if c.trial in group:
+                grouped.append((c.label, mean))
             fig.add_trace(
                 go.Scatter(
                     x=[c.label] * len(values), y=values, mode="markers", showlegend=False,
@@ -132,8 +136,22 @@ def confirmation_plots(verdict: Verdict | None, trials: Sequence[TrialRecord]) -
                 marker={"size": 12, "symbol": "line-ew-open", "line": {"width": 3}},
             )
         )  # fmt: skip
+        if grouped:
+            fig.add_trace(_tie_group(grouped))
         fig.add_hline(y=verdict.baseline.objectives[i].summary.mean, line_dash="dash")
-        fig.update_layout(title=plot.title, yaxis_title=objective.metric, showlegend=False)
+        fig.update_layout(title=plot.title, yaxis_title=objective.metric, showlegend=bool(grouped))
         plot.figure = fig
         plots.append(plot)
     return plots
+
+
+def _tie_group(grouped: Sequence[tuple[str, float]]) -> go.Scatter:
+    """The winner and the configurations within noise of it, marked as one group."""
+    return go.Scatter(
+        x=[label for label, _ in grouped],
+        y=[mean for _, mean in grouped],
+        mode="markers",
+        name="winner and statistically tied (within noise of it)",
+        marker={"size": 16, "symbol": "star-open", "color": "#2a9d4b", "line": {"width": 2}},
+        hovertemplate="%{x}: mean %{y:.4f}<extra>the winner or tied with it</extra>",
+    )

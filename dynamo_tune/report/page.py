@@ -30,6 +30,7 @@ h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 1px solid #d8dce4; padd
 .verdict.pareto { background: #e8f0fb; border-color: #3a6fc4; }
 .verdict.no-winner, .verdict.no-result { background: #f1f2f4; border-color: #8a92a2; }
 .verdict.unconfirmed { background: #fff4d6; border-color: #d99a00; }
+.tied { padding: 6px 16px; border-left: 6px solid #2a9d4b; background: #f3faf5; }
 pre { background: #f5f6f8; padding: 8px 12px; overflow-x: auto; border-radius: 4px; }
 table { border-collapse: collapse; font-size: 12.5px; }
 th, td { border: 1px solid #d8dce4; padding: 3px 6px; text-align: left; vertical-align: top; }
@@ -56,6 +57,8 @@ def _verdict(c: ReportContents) -> str:
     v = c.verdict
     parts = ['<section id="verdict"><h2>1. Verdict</h2>']
     parts.append(f'<p class="verdict {v.kind.replace(" ", "-")}">{_e(v.headline)}</p>')
+    if v.tied is not None:
+        parts.append(f'<p class="tied">{_e(v.tied)}</p>')
     for chosen in v.chosen:
         parts.append(f"<h3>{_e(chosen.label)}: frontend flags</h3><pre>{_e(chosen.flags)}</pre>")
         parts.append(f"<h3>{_e(chosen.label)}: router and hints (YAML)</h3>")

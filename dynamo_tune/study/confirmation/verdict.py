@@ -7,8 +7,10 @@ interval (`confidence.LEVEL`, `confidence.METHOD`). Constraints are judged on th
 configuration with a measurement whose metrics were incomplete or whose workload failed is
 infeasible. The **confirmed winner** (single objective) is the feasible configuration with
 the best confirmed mean whose interval lies entirely on the better side of 0; a Pareto study
-reports each objective's mean and interval and names no single winner. The search value that
-selected a configuration is not used: it is biased by the selection.
+reports each objective's mean and interval and names no single winner. Every other confirmed
+configuration is compared with the winner too (`ties`); the feasible ones within noise of it are
+listed as tied. The search value that selected a configuration is not used: it is biased by the
+selection.
 
 The verdict is data (`Verdict.kind`, `winner`, per-configuration results, level, method);
 `verdict_text` renders every text from it.
@@ -21,7 +23,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dynamo_tune.study.confirmation.confidence import (
     LEVEL,
@@ -33,8 +35,9 @@ from dynamo_tune.study.confirmation.confidence import (
     welch_interval,
 )
 from dynamo_tune.study.confirmation.edges import Edge, near_bounds
-from dynamo_tune.study.spec.schema import ConstraintSpec, ObjectiveSpec, ParamSpec
-from dynamo_tune.study.trial.attr_keys import ConstraintKey
+from dynamo_tune.study.confirmation.feasibility import violations as judge
+from dynamo_tune.study.confirmation.ties import vs_winner, within_noise
+from dynamo_tune.study.spec.schema import ObjectiveSpec, ParamSpec
 from dynamo_tune.study.trial.record import StudyRecord, TrialRecord
 
 VerdictKind = Literal["winner", "no_winner", "pareto"]
@@ -69,6 +72,9 @@ class ConfigResult(_Model):
     feasible: bool
     violations: list[str]
     beats_baseline: bool = False
+    vs_winner: Difference | None = None
+    """mean(this) − mean(winner), first objective, Welch's interval (`ties`); None for the
+    winner, the baseline, a verdict without a winner and verdicts stored before this field."""
 
 
 class Verdict(_Model):
@@ -93,6 +99,9 @@ class Verdict(_Model):
     """Values of the chosen configuration (the winner, else the best confirmed mean) at a
     bound of a range that could be widened; None in verdicts stored before this field (the
     reader recomputes them from the study file: `with_edges`)."""
+    tied_with_winner: list[int] = Field(default_factory=list)
+    """Feasible configurations whose `vs_winner` interval contains 0 (config order); empty
+    without a winner and in verdicts stored before this field."""
 
     @model_validator(mode="before")
     @classmethod
@@ -143,29 +152,6 @@ def label_of(record: TrialRecord) -> str:
     return f"#{record.number} ({record.preset})" if record.preset else f"#{record.number}"
 
 
-def _mean_of(metric: str, records: Sequence[TrialRecord]) -> float | None:
-    values = [r.number_of(metric) for r in records]
-    numbers = [v for v in values if v is not None]
-    return sum(numbers) / len(numbers) if len(numbers) == len(values) and numbers else None
-
-
-def _judge(constraints: Sequence[ConstraintSpec], records: Sequence[TrialRecord]) -> list[str]:
-    """Violations of the configuration: per-measurement rules, constraints on the means."""
-    violations: list[str] = []
-    for r in records:
-        broken = [k for k in ConstraintKey.PER_MEASUREMENT if r.constraint_values.get(k, 0.0) > 0]
-        if broken:
-            violations.append(f"measurement #{r.number}: {', '.join(broken)} violated")
-    for c in constraints:
-        mean = _mean_of(c.metric, records)
-        if mean is None:
-            violations.append(f"{c.metric}: missing in a confirmation measurement")
-        elif (c.max is not None and mean > c.max) or (c.min is not None and mean < c.min):
-            bound = f"<= {c.max:g}" if c.max is not None and mean > c.max else f">= {c.min:g}"
-            violations.append(f"mean {c.metric} = {mean:.4g} violates {bound}")
-    return violations
-
-
 def _result(
     source: TrialRecord,
     measured: Sequence[TrialRecord],
@@ -175,7 +161,7 @@ def _result(
 ) -> ConfigResult:
     """The result of one configuration; `baseline` holds the baseline's values per objective."""
     results = []
-    violations = _judge(objective.constraints, measured)
+    violations = judge(objective.constraints, measured)
     for i, (direction, metric) in enumerate(objective.objectives()):
         values = [r.values[i] for r in measured if r.values is not None]
         finite = [v for v in values if math.isfinite(v)]
@@ -247,6 +233,13 @@ def decide(
         if measurements.get(n)
     ]
     winner = _winner(configs) if n_obj == 1 else None
+    tied: list[int] = []
+    if winner is not None:
+        values = {c.trial: _values(measurements[c.trial], 1)[0] for c in configs}
+        against = vs_winner(values, winner, level)
+        configs = [c.model_copy(update={"vs_winner": against.get(c.trial)}) for c in configs]
+        feasible = {c.trial for c in configs if c.feasible}
+        tied = [n for n, d in against.items() if n in feasible and within_noise(d)]
     kind: VerdictKind = "pareto" if n_obj > 1 else "winner" if winner is not None else "no_winner"
     noise = base.objectives[0].summary.sd if base.objectives[0].summary.n > 1 else None
     repeats = min([len(base_trials), *(len(measurements[c.trial]) for c in configs)])
@@ -259,6 +252,7 @@ def decide(
         winner=winner,
         noise_sd=noise,
         noise_half_width=_half_width(configs) if kind == "no_winner" else None,
+        tied_with_winner=tied,
     )
     return with_edges(verdict, space, widenable)
 

@@ -4,6 +4,7 @@
       #0 (baseline) score 0.4889 (sd 0.0000, n=2)                    <- one line per
       #1 (agentic) score 0.7439 (sd 0.0000, n=2); vs baseline +52.2 % (...)   objective
       confirmed winner: #1 (agentic): router.mode=kv ...: +52.2 % (...)   <- headline
+      within noise of the winner (config − winner, 95 % CI): #5 -3.1 % (-9.9..3.7 %)  <- ties
       router.overlap_score_credit = 2 is within 5 % of the upper bound 2 ...  <- edges
 
 `run`, `confirm`, `trials`, `best` and the report all print these; nothing parses them.
@@ -14,13 +15,15 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from dynamo_tune.study.confirmation.confidence import gain_text
+from dynamo_tune.study.confirmation.confidence import Difference, gain_text, relative
 from dynamo_tune.study.confirmation.edges import suggestion
 from dynamo_tune.study.confirmation.verdict import ConfigResult, ObjectiveResult, Verdict
 
 WINNER: Final = "confirmed winner"
 NO_WINNER: Final = "no configuration beats the baseline beyond noise"
 PARETO: Final = "Pareto study: each objective's confirmed mean and interval; no single winner"
+WITHIN_NOISE: Final = "within noise of the winner"
+TIED: Final = "statistically tied with the winner"
 
 
 def header(verdict: Verdict) -> str:
@@ -66,15 +69,56 @@ def headline(verdict: Verdict) -> str:
     return NO_WINNER + (f" (±{width:.4f})" if width is not None else "")
 
 
+def tied(verdict: Verdict) -> list[ConfigResult]:
+    """The configurations within noise of the winner (`Verdict.tied_with_winner`)."""
+    return [c for c in verdict.configs if c.trial in verdict.tied_with_winner]
+
+
+def _vs_winner(d: Difference, winner_mean: float) -> str:
+    """`-3.1 % (-9.9..3.7 %)` of the winner's mean; in the unit when that mean is 0."""
+    rel = relative(d, winner_mean) if math.isfinite(winner_mean) else None
+    if rel is None:
+        return f"{d.diff:+.4f} ({d.low:.4f}..{d.high:.4f})"
+    diff, low, high = (100.0 * x for x in rel)
+    return f"{diff:+.1f} % ({low:.1f}..{high:.1f} %)"
+
+
+def ties(verdict: Verdict) -> str | None:
+    """`within noise of the winner (config − winner, 95 % CI): #5 -3.1 % (-9.9..3.7 %); ...`
+    relative to the winner's mean; None when no configuration ties with the winner."""
+    winner = verdict.winner_config
+    if winner is None:
+        return None
+    mean = winner.objectives[0].summary.mean
+    parts = [f"{c.label} {_vs_winner(c.vs_winner, mean)}" for c in tied(verdict) if c.vs_winner]
+    level = f"{verdict.confidence * 100:g} % CI"
+    return f"{WITHIN_NOISE} (config − winner, {level}): {'; '.join(parts)}" if parts else None
+
+
+def tie_group(verdict: Verdict) -> str | None:
+    """The report's group: `statistically tied with the winner #1 (agentic): #5, #7 (...)`;
+    None when no configuration ties with the winner."""
+    winner, group = verdict.winner_config, tied(verdict)
+    if winner is None or not group:
+        return None
+    names = ", ".join(c.label for c in group)
+    return (
+        f"{TIED} {winner.label}: {names} ({verdict.method} {verdict.confidence * 100:g} % "
+        "interval of the difference to the winner contains 0; not told apart from it)"
+    )
+
+
 def lines(verdict: Verdict) -> list[str]:
-    """The verdict's body: one line per configuration and objective, the headline, then a
-    suggestion per range edge worth widening."""
+    """The verdict's body: one line per configuration and objective, the headline, the
+    configurations within noise of the winner (if any), then a suggestion per range edge
+    worth widening."""
     out = [
         _objective_line(verdict, c, i, o)
         for c in [verdict.baseline, *verdict.configs]
         for i, o in enumerate(c.objectives)
     ]
     out.append(headline(verdict))
+    out += [t for t in [ties(verdict)] if t is not None]
     out += [suggestion(e) for e in verdict.edges or []]
     return out
 
