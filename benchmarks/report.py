@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import optuna  # noqa: E402
 from fakes import fake_stack, write_study  # noqa: E402
 
 from dynamo_tune.report import write_report_file  # noqa: E402
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # as the CLI does: only our own lines
     exe = shutil.which("dynamo-tune") or str(Path(sys.executable).parent / "dynamo-tune")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

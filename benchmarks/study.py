@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=20)
     args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # as the CLI does: only our own lines
     for storage in ("sqlite:///bench.db", "journal:bench.log"):
         seconds, attrs = per_trial_seconds(storage, args.trials)
         print(
