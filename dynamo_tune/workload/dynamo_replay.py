@@ -19,35 +19,19 @@ time the trace recorded. `max_tokens` is the recorded `output_tokens` (at least 
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Sequence
 
-from dynamo_tune.workload.agentic import random_words
+from dynamo_tune.workload.block_words import BlockWords
 from dynamo_tune.workload.dynamo_trace import DynamoTraceRecord
 from dynamo_tune.workload.plan import Message, PlannedRequest
 
 
-class BlockWords:
-    """The words of each hash's block: drawn once per (seed, hash, block size), then reused."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self._blocks: dict[tuple[int, int], tuple[int, ...]] = {}
-
-    def block(self, hash_id: int, size: int) -> tuple[int, ...]:
-        """`size` vocabulary indices for `hash_id`."""
-        key = (hash_id, size)
-        if key not in self._blocks:
-            rng = random.Random(f"{self.seed}:dynamo-block:{hash_id}")
-            self._blocks[key] = random_words(rng, size)
-        return self._blocks[key]
-
-    def prompt(self, record: DynamoTraceRecord) -> tuple[int, ...]:
-        """The record's prompt: its blocks concatenated, cut to `input_length` tokens."""
-        size = record.block_size
-        words = [t for h in record.hashes for t in self.block(h, size)]
-        return tuple(words[: record.input_length])
+def prompt_of(record: DynamoTraceRecord, words: BlockWords) -> tuple[int, ...]:
+    """The record's prompt: its blocks concatenated, cut to `input_length` tokens."""
+    size = record.block_size
+    tokens = [t for h in record.hashes for t in words.block(h, size)]
+    return tuple(tokens[: record.input_length])
 
 
 def think_time_ms(previous: DynamoTraceRecord, record: DynamoTraceRecord) -> float:
@@ -66,7 +50,7 @@ def dynamo_trace_plan(
     ordered = sorted(records, key=lambda r: (r.received_ms, r.request_id))
     if not ordered:
         return []
-    words = BlockWords(seed)
+    words = BlockWords(seed, "dynamo-block")
     per_session = Counter(r.session for r in ordered)
     first = ordered[0].received_ms
     last: dict[str, tuple[int, DynamoTraceRecord]] = {}
@@ -81,7 +65,7 @@ def dynamo_trace_plan(
                 session=session,
                 turn=turns[session],
                 branch=0,
-                messages=(Message("user", words.prompt(record)),),
+                messages=(Message("user", prompt_of(record, words)),),
                 max_tokens=max(1, record.output_tokens),
                 offset_s=None if previous else (record.received_ms - first) / 1000 / speedup,
                 after=(previous[0],) if previous else (),

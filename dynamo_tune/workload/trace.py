@@ -11,13 +11,12 @@ block). Arrival offsets are `(timestamp - first timestamp) / 1000 / speedup` sec
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from dynamo_tune.errors import SpecError
-from dynamo_tune.workload.agentic import random_words
+from dynamo_tune.workload.block_words import BlockWords
 from dynamo_tune.workload.plan import Message, PlannedRequest
 from dynamo_tune.workload.spec import TraceWorkloadSpec
 
@@ -89,14 +88,10 @@ def trace_plan(
 ) -> list[PlannedRequest]:
     """The replay plan of `records` (sorted by timestamp, stable)."""
     ordered = sorted(records, key=lambda r: r.timestamp_ms)
-    blocks: dict[int, tuple[int, ...]] = {}
+    words = BlockWords(spec.seed, "block")
 
     def block(hash_id: int) -> tuple[int, ...]:
-        if hash_id not in blocks:
-            blocks[hash_id] = random_words(
-                random.Random(f"{spec.seed}:block:{hash_id}"), block_size
-            )
-        return blocks[hash_id]
+        return words.block(hash_id, block_size)
 
     def session_of(record: TraceRecord) -> str:
         return "t" + "-".join(str(h) for h in record.hash_ids[: spec.session_prefix_blocks])
