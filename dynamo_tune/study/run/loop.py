@@ -33,7 +33,7 @@ from dynamo_tune.study.run.events import (
     ignore,
 )
 from dynamo_tune.study.run.monitor import Monitor
-from dynamo_tune.study.run.stages import ConfirmationStage, SearchStage, Stage
+from dynamo_tune.study.run.stages import ConfirmationStage, SearchStage, Stage, search_count
 from dynamo_tune.study.spec.schema import ConfirmSpec
 from dynamo_tune.study.store.opening import StudyHandle
 from dynamo_tune.study.store.samplers import sets_constraints
@@ -41,7 +41,6 @@ from dynamo_tune.study.store.storage import storage_errors
 from dynamo_tune.study.trial.attr_keys import StudyAttr
 from dynamo_tune.study.trial.objective import Objective, TrialServices
 from dynamo_tune.study.trial.record import records
-from dynamo_tune.study.trial.selection import search_trials
 
 
 @dataclass
@@ -67,10 +66,6 @@ class _StagedObjective:
         return self.objective(trial)
 
 
-def _complete(study: optuna.Study) -> int:
-    return len(search_trials(study, TrialState.COMPLETE))
-
-
 def run_study(
     handle: StudyHandle,
     services: TrialServices,
@@ -85,7 +80,7 @@ def run_study(
     study = handle.study
     spec = handle.loaded.spec
     searching_stage = SearchStage(n_trials, spec.study.timeout_s)
-    complete = _complete(study)
+    complete = search_count(study, TrialState.COMPLETE)
     summary = RunSummary(target=n_trials, complete=complete, recovered=handle.recovered)
     report(
         StudyOpened(
@@ -121,20 +116,20 @@ def run_study(
             monitors.append(_run_stage(handle, objective, searching_stage, report, warned))
             report(
                 SearchDone(
-                    complete=_complete(study),
+                    complete=search_count(study, TrialState.COMPLETE),
                     target=n_trials,
                     overheads=tuple(monitors[-1].overheads),
                     improvement=improvement(study),
                 )
             )
-            if confirmation is not None and _complete(study) >= n_trials:
+            if confirmation is not None and search_count(study, TrialState.COMPLETE) >= n_trials:
                 confirming = _plan_confirmation(study, confirmation, report)
         if confirming is not None and confirming.has_work(study):
             monitors.append(_run_stage(handle, objective, confirming, report, warned))
     finally:
         asyncio.run(deployment.stop())
     summary.ran = [n for m in monitors for n in m.ran]
-    summary.complete = _complete(study)
+    summary.complete = search_count(study, TrialState.COMPLETE)
     if confirming is not None:
         summary.verdict = _conclude(handle, report)
     return summary

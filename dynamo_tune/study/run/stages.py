@@ -59,7 +59,7 @@ class Stage(Protocol):
         """(sd, n) of the measured noise, once known."""
 
 
-def _count(study: optuna.Study, state: TrialState) -> int:
+def search_count(study: optuna.Study, state: TrialState) -> int:
     """Search-stage trials in `state` (confirmation measurements do not count)."""
     return len(search_trials(study, state))
 
@@ -92,12 +92,12 @@ class SearchStage:
             raise optuna.TrialPruned(TARGET_TAKEN)
 
     def progress(self, study: optuna.Study) -> tuple[int, int, int]:
-        done = _count(study, TrialState.COMPLETE)
+        done = search_count(study, TrialState.COMPLETE)
         return done, self.target - done, self.target
 
     def should_stop(self, study: optuna.Study) -> bool:
-        running = _count(study, TrialState.RUNNING)
-        return _count(study, TrialState.COMPLETE) + running >= self.target
+        running = search_count(study, TrialState.RUNNING)
+        return search_count(study, TrialState.COMPLETE) + running >= self.target
 
     def optimize_kwargs(self, study: optuna.Study) -> dict[str, Any]:
         return {"n_trials": None, "timeout": self.timeout_s}
