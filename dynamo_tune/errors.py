@@ -25,12 +25,17 @@ class SearchSpaceChanged(SpecError):
     (a sampler cannot mix them); `study_name` names the study."""
 
     def __init__(self, study_name: str) -> None:
-        super().__init__(
-            f"study {study_name!r} was created with a different search_space; a sampler "
-            "cannot mix them. Use a new study name, restore the old space, or allow a changed "
-            "space to continue anyway"
-        )
         self.study_name = study_name
+        super().__init__(self.message("allow a changed space"))
+
+    def message(self, allow: str) -> str:
+        """The one text of this error; `allow` says how to continue anyway (the CLI names its
+        flag)."""
+        return (
+            f"study {self.study_name!r} was created with a different search_space; a sampler "
+            f"cannot mix them. Use a new study name, restore the old space, or {allow} to "
+            "continue anyway"
+        )
 
 
 class DeploymentError(DynamoTuneError):

@@ -115,11 +115,7 @@ def _run(args: argparse.Namespace) -> int:
             report=TextReporter(sys.stdout),
         )
     except SearchSpaceChanged as exc:
-        raise SpecError(
-            f"study {exc.study_name!r} was created with a different search_space; a sampler "
-            "cannot mix them. Use a new study name, restore the old space, or pass "
-            "--allow-changed-space to continue anyway"
-        ) from None
+        raise SpecError(exc.message("pass --allow-changed-space")) from None
     print("\n".join(next_steps(args.study_file)))
     return 0
 
