@@ -32,6 +32,7 @@ from dynamo_tune.deploy.base import Endpoints
 from dynamo_tune.net import free_port, loopback_url
 from dynamo_tune.process import ManagedProcess
 from dynamo_tune.workload import AgenticWorkloadSpec, PrefixHints, make_workload
+from dynamo_tune.workload.summary import percentile
 
 
 def ms(seconds: float | None) -> str:
@@ -40,11 +41,6 @@ def ms(seconds: float | None) -> str:
 
 def signed_ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:+.2f}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def spec(**fields: object) -> AgenticWorkloadSpec:
