@@ -23,7 +23,7 @@ os.environ.setdefault("DYN_LOG", "warn")  # the replay's router logs every decis
 
 from dynamo_tune.deploy.router import RouterConfig  # noqa: E402
 from dynamo_tune.deploy.spec import LocalDeploymentSpec  # noqa: E402
-from dynamo_tune.screen.replay import ReplayResult, replay_plan  # noqa: E402
+from dynamo_tune.screen.replay import ReplayResult, engine_args, replay_plan  # noqa: E402
 from dynamo_tune.study.spec.loading import load_spec  # noqa: E402
 from dynamo_tune.workload import agentic_plan  # noqa: E402
 from dynamo_tune.workload.spec import AgenticWorkloadSpec  # noqa: E402
@@ -59,9 +59,9 @@ def main() -> None:
     def replay(router: RouterConfig) -> ReplayResult:
         return replay_plan(
             plan,
-            block_size=deployment.block_size,
-            num_gpu_blocks=deployment.mocker.num_gpu_blocks,
-            speedup_ratio=deployment.mocker.speedup_ratio,
+            engine=engine_args(
+                block_size=deployment.block_size, num_gpu_blocks=deployment.mocker.num_gpu_blocks, speedup_ratio=deployment.mocker.speedup_ratio
+            ),
             workers=deployment.workers,
             router=router,
             in_flight_limit=workload.in_flight_limit,

@@ -11,11 +11,17 @@ import pytest
 from dynamo_tune.deploy.router import RouterConfig
 from dynamo_tune.deploy.router_flags import FLAG_TABLE, KV_ONLY, replay_simulates
 from dynamo_tune.screen.kv_router_args import KV_ROUTER_ARGS, kv_router_kwargs
-from dynamo_tune.screen.replay_metrics import ReplayedRequest, core_metrics, parse_requests
+from dynamo_tune.screen.replay_metrics import (
+    ReplayedRequest,
+    core_of,
+    parse_requests,
+    window_report,
+)
 from dynamo_tune.screen.trace_writer import plan_trace
 from dynamo_tune.workload import agentic_plan
 from dynamo_tune.workload.plan import Message, PlannedRequest
 from dynamo_tune.workload.spec import AgenticWorkloadSpec
+from dynamo_tune.workload.window import WindowSpec
 
 os.environ.setdefault("DYN_LOG", "warn")  # the replay's router logs every decision at INFO
 
@@ -119,28 +125,30 @@ def test_bad_block_size_or_limit_is_refused(block_size: int, limit: int | None) 
         plan_trace(hand_plan(), block_size=block_size, in_flight_limit=limit)
 
 
-def test_core_metrics_over_a_chosen_set() -> None:
-    def req(i: int, inp: int, reused: int, out: int, ttft: float, itl: float) -> ReplayedRequest:
-        return ReplayedRequest(i, True, inp, reused, out, ttft, itl)
+def test_core_metrics_over_the_full_window() -> None:
+    """Hand-computed: the live summary's rules applied to replayed requests."""
+
+    def req(i: int, inp: int, reused: int, out: int, sent: float, ttft: float, itl: float):
+        first = sent + ttft
+        end = first + itl * max(out - 1, 0)
+        return ReplayedRequest(i, True, inp, reused, out, ttft, itl, sent, first, end)
 
     requests = [
-        req(0, 100, 0, 3, 0.4, 0.02),  # 2 gaps of 0.02
-        req(1, 100, 50, 2, 0.2, 0.04),  # 1 gap of 0.04
-        req(2, 200, 150, 1, 0.1, 0.0),  # no gap
-        ReplayedRequest(3, False, 100, 100, 0, None, None),  # not completed: never counted
+        req(0, 100, 0, 3, 0.0, 0.4, 0.02),  # 2 gaps of 0.02
+        req(1, 100, 50, 2, 0.0, 0.2, 0.04),  # 1 gap of 0.04
+        req(2, 200, 150, 1, 0.5, 0.1, 0.0),  # no gap
+        ReplayedRequest(3, False, 100, 100, 0, None, None, 0.1),  # not completed: failed
     ]
-    everything = core_metrics(requests)
-    assert everything.kv_efficiency == pytest.approx(200 / 400)
-    assert everything.ttft_p50_seconds == pytest.approx(0.2)
-    assert everything.ttft_p95_seconds == pytest.approx(0.2 + 0.2 * 0.9)  # rank 1.9 of 0.1/.2/.4
-    assert everything.itl_p50_seconds == pytest.approx(0.02)  # gaps 0.02, 0.02, 0.04
-    assert everything.itl_p95_seconds == pytest.approx(0.02 + 0.02 * 0.9)
-    window = core_metrics(requests, indexes=[1, 2])
-    assert window.kv_efficiency == pytest.approx(200 / 300)
-    assert window.ttft_p95_seconds == pytest.approx(0.1 + 0.1 * 0.95)
-    assert window.itl_p95_seconds == pytest.approx(0.04)
-    assert window.to_optimization_score(0.5, 0.5, 0.0, 1.0, 1.0) == pytest.approx(
-        0.5 * (200 / 300) + 0.5
+    report = window_report(requests, WindowSpec(), closed_loop=True)
+    m = core_of(report)
+    assert report.requests_sent == 4 and report.requests_failed == 1
+    assert m.kv_efficiency == pytest.approx(200 / 400)
+    assert m.ttft_p50_seconds == pytest.approx(0.2)
+    assert m.ttft_p95_seconds == pytest.approx(0.2 + 0.2 * 0.9)  # rank 1.9 of 0.1/.2/.4
+    assert m.itl_p50_seconds == pytest.approx(0.02)  # gaps 0.02, 0.02, 0.04
+    assert m.itl_p95_seconds == pytest.approx(0.02 + 0.02 * 0.9)
+    assert m.to_optimization_score(0.5, 0.5, 0.0, 1.0, 1.0) == pytest.approx(
+        0.5 * 0.5 + 0.5  # TTFT p95 0.38 s is under the 1 s target: full TTFT credit
     )
 
 
@@ -152,10 +160,10 @@ def test_per_request_records_are_matched_back_by_trace_id() -> None:
          "reused_input_tokens": 0, "output_length": 1, "ttft_ms": 40.0, "itl_ms": 0.0},
     ]  # fmt: skip
     parsed = parse_requests(records, {"r0": 0, "r1": 1})
-    assert parsed == (
-        ReplayedRequest(0, True, 12, 0, 1, 0.04, None),
-        ReplayedRequest(1, True, 12, 8, 5, 0.03, 0.005),
-    )
+    assert [(r.index, r.reused_tokens, r.ttft_s, r.itl_s) for r in parsed] == [
+        (0, 0, 0.04, None),
+        (1, 8, 0.03, 0.005),
+    ]
     with pytest.raises(ValueError, match="'r9'"):
         parse_requests([{"request_id": "r9"}], {"r0": 0})
 
@@ -204,14 +212,14 @@ def test_kv_router_args_are_the_simulated_kv_knobs_and_dynamo_accepts_them() -> 
 
 
 def test_replay_of_the_hand_plan_in_both_modes() -> None:
-    from dynamo_tune.screen.replay import replay_plan
+    from dynamo_tune.screen.replay import engine_args, replay_plan
 
     for router in (RouterConfig(mode="round-robin"), RouterConfig(mode="kv")):
         result = replay_plan(
             hand_plan(),
-            block_size=4,
-            num_gpu_blocks=64,
-            speedup_ratio=1.0,
+            engine=engine_args(
+                block_size=4, num_gpu_blocks=64, speedup_ratio=1.0
+            ),
             workers=2,
             router=router,
             in_flight_limit=2,
@@ -227,14 +235,14 @@ def test_replay_of_the_hand_plan_in_both_modes() -> None:
 
 @pytest.mark.parametrize("mode", ["random", "power-of-two", "least-loaded"])
 def test_a_mode_the_replay_cannot_simulate_is_refused(mode: str) -> None:
-    from dynamo_tune.screen.replay import replay_plan
+    from dynamo_tune.screen.replay import engine_args, replay_plan
 
     with pytest.raises(ValueError, match=mode):
         replay_plan(
             hand_plan(),
-            block_size=4,
-            num_gpu_blocks=64,
-            speedup_ratio=1.0,
+            engine=engine_args(
+                block_size=4, num_gpu_blocks=64, speedup_ratio=1.0
+            ),
             workers=2,
             router=RouterConfig(mode=mode),  # type: ignore[arg-type]
             in_flight_limit=2,
@@ -247,7 +255,7 @@ def test_kv_with_overlap_credit_reuses_at_least_as_much_as_round_robin() -> None
     (With 8 or 10 sessions at 4 in flight, round-robin's fixed rotation happens to put many
     turns back on their session's worker, and the kv router, spreading load, reuses less.)
     """
-    from dynamo_tune.screen.replay import replay_plan
+    from dynamo_tune.screen.replay import engine_args, replay_plan
 
     spec = AgenticWorkloadSpec.model_validate(
         {
@@ -267,9 +275,9 @@ def test_kv_with_overlap_credit_reuses_at_least_as_much_as_round_robin() -> None
         values = [
             replay_plan(
                 plan,
-                block_size=16,
-                num_gpu_blocks=1024,
-                speedup_ratio=1.0,
+                engine=engine_args(
+                    block_size=16, num_gpu_blocks=1024, speedup_ratio=1.0
+                ),
                 workers=4,
                 router=router,
                 in_flight_limit=spec.in_flight_limit,

@@ -11,12 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from dynamo_tune.study.confirmation.verdict_text import block
+from dynamo_tune.study.confirmation.verdict_text import block, screen_line
 from dynamo_tune.study.run.events import (
     ConfirmationPlanned,
     ConfirmationUndecided,
     Event,
     FaultRetried,
+    ScreenAgreementReached,
+    ScreenDone,
+    ScreenProgress,
+    ScreenStarted,
     SearchDone,
     SearchTargetReached,
     StudyOpened,
@@ -94,6 +98,8 @@ def event_lines(event: Event) -> list[str]:
             f"study {event.name!r}: {event.complete}/{event.target} COMPLETE in "
             f"{event.storage}{new}",
         ]
+    if isinstance(event, ScreenStarted | ScreenProgress | ScreenDone | ScreenAgreementReached):
+        return screen_lines(event)
     if isinstance(event, SearchTargetReached):
         return ["search: the target is reached (or running in other processes)"]
     if isinstance(event, TrialFinished):
@@ -123,6 +129,49 @@ def event_lines(event: Event) -> list[str]:
     if isinstance(event, VerdictReached):
         return block(event.verdict)
     raise TypeError(f"unknown event {event!r}")  # pragma: no cover - every Event is handled
+
+
+def params_text(params: dict[str, object]) -> str:
+    """`mode=kv credit=2.1 ...`: a configuration's params, short names, 3 digits."""
+    parts = []
+    for name, value in params.items():
+        short = name.split(".", 1)[-1]
+        parts.append(f"{short}={value:.3g}" if isinstance(value, float) else f"{short}={value}")
+    return " ".join(parts)
+
+
+def screen_lines(
+    event: ScreenStarted | ScreenProgress | ScreenDone | ScreenAgreementReached,
+) -> list[str]:
+    """The lines of the screening stage's events."""
+    if isinstance(event, ScreenStarted):
+        new = " (new)" if event.created else ""
+        return [
+            f"screen: study {event.name!r} {event.done}/{event.target} COMPLETE{new}; "
+            f"{event.repeats} virtual-time replays per configuration",
+            f"  screened: {', '.join(event.screened)}",
+            "  live-only (held at the baseline's value while screening): "
+            + (", ".join(event.live_only) or "none"),
+        ]
+    if isinstance(event, ScreenProgress):
+        best = "-" if event.best is None else f"{event.best[1]:.4f} (#{event.best[0]})"
+        return [
+            f"screen [{event.done}/{event.target}] best {best} | {event.rate:.1f} configurations/s"
+        ]
+    if isinstance(event, ScreenDone):
+        rate = event.ran / event.seconds if event.seconds > 0 else 0.0
+        lines = [
+            f"screen done: {event.done}/{event.target} COMPLETE, {event.ran} this run in "
+            f"{duration(event.seconds)} ({rate:.1f}/s)"
+        ]
+        lines += [f"  #{n} {score:.4f} {params_text(p)}" for n, score, p in event.best]
+        if event.enqueued is None:
+            lines.append("  queued live by an earlier run")
+        else:
+            queued = ", ".join(f"#{n}" for n in event.enqueued) or "none (all measured already)"
+            lines.append(f"  queued live, after the baseline and presets: screen {queued}")
+        return lines
+    return [screen_line(event.agreement)]
 
 
 def _search_done(event: SearchDone) -> list[str]:

@@ -97,6 +97,17 @@ def _validate(args: argparse.Namespace) -> int:
         f"sampler {spec.study.sampler.name}, {spec.study.n_trials} trials, "
         f"storage {target.display}"
     )
+    if spec.study.screen is not None:
+        from dynamo_tune.study.spec.screening import screen_scope
+
+        scope = screen_scope(spec)
+        screen = spec.study.screen
+        print(
+            f"screen: {screen.trials} configurations x {screen.repeats} virtual-time replays, "
+            f"top {screen.top} measured live"
+        )
+        print(f"  screened: {', '.join(scope.screened)}")
+        print(f"  live-only: {', '.join(scope.live_only) or 'none'}")
     return 0
 
 

@@ -141,6 +141,11 @@ FLAG_TABLE: tuple[FlagRule, ...] = (
 
 FLAG_BY_FIELD: dict[str, FlagRule] = {rule.field: rule for rule in FLAG_TABLE}
 
+REPLAY_HINTS: frozenset[str] = frozenset()
+"""`PrefixHints` fields the replay simulates: none. The session-id hint acts only through
+session affinity (module docstring), the other hints are fields of the request body the mocker
+does not read; every hint is searched live only."""
+
 
 def knob_used_in(field: str, mode: str) -> bool:
     """Whether Dynamo 1.6.1 reads `RouterConfig` field `field` in router mode `mode`. Pure."""

@@ -1,23 +1,22 @@
-"""Per-request results of a virtual-time replay and the core metrics over a set of them. Pure.
+"""Per-request results of a virtual-time replay and the core metrics over the measured window.
+Pure.
 
 `run_trace_replay(capture_per_request=True)` returns one record per request (times in
 milliseconds of simulated time): `request_id` (the trace id, `trace_writer.trace_request_id`),
-`ttft_ms`, `itl_ms` (that request's mean inter-token gap), `input_length`, `output_length`,
-`reused_input_tokens` (prompt tokens found in the worker's prefix cache), `terminal_status`.
-`parse_requests` turns them into `ReplayedRequest`s (seconds) in plan order.
+`arrival_time_ms`, `first_token_ms`, `terminal_time_ms`, `ttft_ms`, `itl_ms` (that request's
+mean inter-token gap), `input_length`, `output_length`, `reused_input_tokens` (prompt tokens
+found in the worker's prefix cache), `terminal_status`. `parse_requests` turns them into
+`ReplayedRequest`s (seconds) in plan order.
 
-Over a chosen set of requests (default: all completed ones), `core_metrics` gives
-`DynamoCoreMetrics`, so the study's own score (`to_optimization_score`) applies:
-
-- KVE = Σ reused input tokens / Σ input tokens (0..1);
-- TTFT p50/p95/p99 (s): percentiles of the per-request TTFTs (`workload.summary.percentile`,
-  linear interpolation);
-- ITL p50/p95/p99 (s): percentiles of the inter-token gaps, each request's mean gap counted
-  once per gap it has (output tokens - 1): the replay reports no single gaps, so a request's
-  gaps are taken as equal. The replay's own summary (`p95_itl_ms`) pools the real gaps and
-  may differ a little.
-
-`kv_efficiency_source` stays None: the replay is none of the live KVE sources.
+The screen measures what a live trial measures: `window_report` turns the replayed requests
+into the runner's own `RequestRecord`s (sent = arrival, first token, end; the output tokens
+spread evenly between the first and the last token, since the replay reports each request's
+mean gap only) and applies the live run's rules to them: the study's `workload.window`
+(`workload/window.py`: the same steady window on the replay's clock) and the workload
+summary's per-metric counting (`workload/summary.py`). `core_of(report)` gives the
+`DynamoCoreMetrics` the study's score takes: KVE = Σ reused / Σ prompt tokens, TTFT and ITL
+percentiles (s), all over that window. `kv_efficiency_source` stays None: the replay is none
+of the live KVE sources.
 """
 
 from __future__ import annotations
@@ -27,14 +26,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from dynamo_tune.metrics import DynamoCoreMetrics
-from dynamo_tune.workload.summary import percentile
+from dynamo_tune.workload.record import RequestRecord
+from dynamo_tune.workload.result import WorkloadReport
+from dynamo_tune.workload.summary import workload_report
+from dynamo_tune.workload.window import WindowSpec, choose_window
 
 MS = 1e-3  # seconds per millisecond
 
 
 @dataclass(frozen=True)
 class ReplayedRequest:
-    """One replayed request, matched back to its plan index. Times in seconds."""
+    """One replayed request, matched back to its plan index. Times in simulated seconds."""
 
     index: int
     completed: bool
@@ -43,6 +45,10 @@ class ReplayedRequest:
     output_tokens: int
     ttft_s: float | None
     itl_s: float | None  # mean inter-token gap; None with fewer than two output tokens
+    sent_s: float = 0.0  # arrival at the router
+    first_token_s: float | None = None
+    end_s: float | None = None
+    session: str = ""
 
 
 def _seconds(record: Mapping[str, Any], key: str) -> float | None:
@@ -73,43 +79,62 @@ def parse_requests(
                 output_tokens=output,
                 ttft_s=_seconds(record, "ttft_ms"),
                 itl_s=_seconds(record, "itl_ms") if output > 1 else None,
+                sent_s=_seconds(record, "arrival_time_ms") or 0.0,
+                first_token_s=_seconds(record, "first_token_ms"),
+                end_s=_seconds(record, "terminal_time_ms"),
+                session=str(record.get("session_id") or ""),
             )
         )
     return tuple(sorted(out, key=lambda r: r.index))
 
 
-def select(
-    requests: Sequence[ReplayedRequest], indexes: Iterable[int] | None = None
-) -> list[ReplayedRequest]:
-    """The completed requests whose plan index is in `indexes` (None: every one)."""
-    chosen = None if indexes is None else set(indexes)
-    return [r for r in requests if r.completed and (chosen is None or r.index in chosen)]
+def request_record(r: ReplayedRequest) -> RequestRecord:
+    """`r` as the runner would have recorded it (a request not completed: failed)."""
+    record = RequestRecord(index=r.index, session=r.session, turn=0, due=r.sent_s, sent=r.sent_s)
+    if not r.completed or r.first_token_s is None:
+        record.end = r.end_s
+        record.fail("disconnect", "the replay did not complete this request")
+        return record
+    record.first_token = r.first_token_s
+    gap = r.itl_s or 0.0
+    record.token_times = [r.first_token_s + k * gap for k in range(max(r.output_tokens, 1))]
+    record.end = r.end_s if r.end_s is not None else record.token_times[-1]
+    record.status = 200
+    record.prompt_tokens = r.input_tokens
+    record.cached_tokens = r.reused_tokens
+    record.output_tokens = r.output_tokens
+    return record
 
 
-def kv_efficiency(requests: Sequence[ReplayedRequest]) -> float | None:
-    """Σ reused input tokens / Σ input tokens; None without input tokens."""
-    total = sum(r.input_tokens for r in requests)
-    return sum(r.reused_tokens for r in requests) / total if total else None
+def window_report(
+    requests: Sequence[ReplayedRequest],
+    window: WindowSpec,
+    *,
+    closed_loop: bool,
+    max_failure_ratio: float = 1.0,
+) -> WorkloadReport:
+    """The workload report of a replay over the study's measured window (see the module);
+    `closed_loop` as for the live run (no root request has an arrival time)."""
+    records = [request_record(r) for r in requests]
+    chosen = choose_window(records, window, closed_loop=closed_loop, fallback=(0.0, 0.0))
+    return workload_report(
+        records,
+        kve_ceiling=None,
+        max_failure_ratio=max_failure_ratio,
+        fallback_window=(0.0, 0.0),
+        window=chosen,
+        include_records=False,
+    )
 
 
-def itl_gaps(requests: Sequence[ReplayedRequest]) -> list[float]:
-    """Every inter-token gap (s), each request's gaps set to its mean gap."""
-    return [r.itl_s for r in requests if r.itl_s is not None for _ in range(r.output_tokens - 1)]
-
-
-def core_metrics(
-    requests: Sequence[ReplayedRequest], indexes: Iterable[int] | None = None
-) -> DynamoCoreMetrics:
-    """KVE, TTFT and ITL percentiles (s) over the chosen completed requests."""
-    chosen = select(requests, indexes)
-    ttfts = [r.ttft_s for r in chosen if r.ttft_s is not None]
-    gaps = itl_gaps(chosen)
+def core_of(report: WorkloadReport) -> DynamoCoreMetrics:
+    """The core metrics of a replay's window report (its client-side numbers)."""
     return DynamoCoreMetrics(
-        kv_efficiency=kv_efficiency(chosen),
-        ttft_p50_seconds=percentile(ttfts, 50),
-        ttft_p95_seconds=percentile(ttfts, 95),
-        ttft_p99_seconds=percentile(ttfts, 99),
-        itl_p50_seconds=percentile(gaps, 50),
-        itl_p95_seconds=percentile(gaps, 95),
-        itl_p99_seconds=percentile(gaps, 99),
+        kv_efficiency=report.client_kve,
+        ttft_p50_seconds=report.client_ttft_p50_seconds,
+        ttft_p95_seconds=report.client_ttft_p95_seconds,
+        ttft_p99_seconds=report.client_ttft_p99_seconds,
+        itl_p50_seconds=report.client_itl_p50_seconds,
+        itl_p95_seconds=report.client_itl_p95_seconds,
+        itl_p99_seconds=report.client_itl_p99_seconds,
     )

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dynamo_tune.study.confirmation.agreement import ScreenAgreement
 from dynamo_tune.study.confirmation.confidence import (
     LEVEL,
     METHOD,
@@ -102,6 +103,8 @@ class Verdict(_Model):
     tied_with_winner: list[int] = Field(default_factory=list)
     """Feasible configurations whose `vs_winner` interval contains 0 (config order); empty
     without a winner and in verdicts stored before this field."""
+    screen: ScreenAgreement | None = None
+    """Screen vs live rank agreement (a screened study only)."""
 
     @model_validator(mode="before")
     @classmethod

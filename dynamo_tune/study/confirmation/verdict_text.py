@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from dynamo_tune.study.confirmation.agreement import LOW_RHO, MIN_PAIRS, ScreenAgreement
 from dynamo_tune.study.confirmation.confidence import Difference, gain_text, relative
 from dynamo_tune.study.confirmation.edges import suggestion
 from dynamo_tune.study.confirmation.verdict import ConfigResult, ObjectiveResult, Verdict
@@ -108,6 +109,25 @@ def tie_group(verdict: Verdict) -> str | None:
     )
 
 
+def screen_line(agreement: ScreenAgreement) -> str:
+    """Screen vs live: rho, n and whether the screen predicted this deployment's ranking."""
+    rho = "undefined" if agreement.rho is None else f"{agreement.rho:.2f}"
+    head = (
+        f"screen vs live: Spearman's rho {rho} over {agreement.n} configurations measured both ways"
+    )
+    if agreement.predicts:
+        return f"{head}: the screen predicted the live ranking here"
+    why = (
+        f"fewer than {MIN_PAIRS} pairs"
+        if agreement.n < MIN_PAIRS or agreement.rho is None
+        else f"rho < {LOW_RHO:g}"
+    )
+    return (
+        f"{head} ({why}): the screening did not predict this deployment's live ranking; "
+        "the live measurements above are the answer"
+    )
+
+
 def lines(verdict: Verdict) -> list[str]:
     """The verdict's body: one line per configuration and objective, the headline, the
     configurations within noise of the winner (if any), then a suggestion per range edge
@@ -120,6 +140,8 @@ def lines(verdict: Verdict) -> list[str]:
     out.append(headline(verdict))
     out += [t for t in [ties(verdict)] if t is not None]
     out += [suggestion(e) for e in verdict.edges or []]
+    if verdict.screen is not None:
+        out.append(screen_line(verdict.screen))
     return out
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from dynamo_tune.study.confirmation.agreement import ScreenAgreement
 from dynamo_tune.study.confirmation.verdict import Verdict
 from dynamo_tune.study.read.answers import Improvement
 from dynamo_tune.study.trial.record import TrialRecord
@@ -104,8 +105,59 @@ class VerdictReached:
     verdict: Verdict
 
 
+@dataclass(frozen=True)
+class ScreenStarted:
+    """The screen study is open: `done` of `target` COMPLETE screen trials so far."""
+
+    name: str
+    done: int
+    target: int
+    repeats: int
+    screened: tuple[str, ...]
+    """Searched knobs the replay varies."""
+    live_only: tuple[str, ...]
+    """Live-only knobs as `name=value`, the value the screen holds them at."""
+    created: bool
+
+
+@dataclass(frozen=True)
+class ScreenProgress:
+    """Screen trials so far; the best feasible (number, mean screen score); trials/s."""
+
+    done: int
+    target: int
+    best: tuple[int, float] | None
+    rate: float
+
+
+@dataclass(frozen=True)
+class ScreenDone:
+    """The screen reached its target (or stopped): its best and what went live."""
+
+    done: int
+    target: int
+    ran: int
+    """Screen trials this run measured."""
+    seconds: float
+    best: tuple[tuple[int, float, dict[str, object]], ...]
+    """(screen trial, mean score, params) of the best few, best first."""
+    enqueued: tuple[int, ...] | None
+    """Screen trials queued live by this run; None when an earlier run queued them."""
+
+
+@dataclass(frozen=True)
+class ScreenAgreementReached:
+    """Screen vs live scores over the configurations measured both ways."""
+
+    agreement: ScreenAgreement
+
+
 Event = (
     StudyOpened
+    | ScreenStarted
+    | ScreenProgress
+    | ScreenDone
+    | ScreenAgreementReached
     | SearchTargetReached
     | TrialFinished
     | FaultRetried

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from dynamo_tune.errors import DynamoTuneError
 from dynamo_tune.study.confirmation import plan as confirmation_plan
+from dynamo_tune.study.confirmation.agreement import ScreenAgreement, agreement
 from dynamo_tune.study.confirmation.edges import can_widen
 from dynamo_tune.study.confirmation.verdict import Verdict, decide
 from dynamo_tune.study.read.answers import improvement
@@ -26,6 +27,7 @@ from dynamo_tune.study.run.events import (
     ConfirmationPlanned,
     ConfirmationUndecided,
     Reporter,
+    ScreenAgreementReached,
     SearchDone,
     SearchTargetReached,
     StudyOpened,
@@ -33,10 +35,12 @@ from dynamo_tune.study.run.events import (
     ignore,
 )
 from dynamo_tune.study.run.monitor import Monitor
+from dynamo_tune.study.run.screening import Screening
 from dynamo_tune.study.run.stages import ConfirmationStage, SearchStage, Stage, search_count
 from dynamo_tune.study.spec.schema import ConfirmSpec
 from dynamo_tune.study.store.opening import StudyHandle
 from dynamo_tune.study.store.samplers import sets_constraints
+from dynamo_tune.study.store.screen_study import load_screen_study
 from dynamo_tune.study.store.storage import storage_errors
 from dynamo_tune.study.trial.attr_keys import StudyAttr
 from dynamo_tune.study.trial.objective import Objective, TrialServices
@@ -94,6 +98,9 @@ def run_study(
         )
     )
     searching = search and searching_stage.has_work(study)
+    if searching and spec.study.screen is not None:
+        Screening(handle, services.workload_for, report).run(study)  # before the live search
+        searching = searching_stage.has_work(study)
     if search and not searching:
         report(SearchTargetReached())
     confirming = None
@@ -132,7 +139,21 @@ def run_study(
     summary.complete = search_count(study, TrialState.COMPLETE)
     if confirming is not None:
         summary.verdict = _conclude(handle, report)
+    if summary.verdict is None and (shown := screen_agreement(handle)) is not None:
+        report(ScreenAgreementReached(shown))  # without a verdict to carry it
     return summary
+
+
+def screen_agreement(handle: StudyHandle) -> ScreenAgreement | None:
+    """Screen vs live scores of a screened study so far (None: no screen)."""
+    if handle.loaded.spec.study.screen is None:
+        return None
+    screen = load_screen_study(handle)
+    if screen is None:
+        return None
+    return agreement(
+        records(handle.study, TrialState.COMPLETE), records(screen, TrialState.COMPLETE)
+    )
 
 
 def _run_stage(
@@ -186,6 +207,9 @@ def _conclude(handle: StudyHandle, report: Reporter) -> Verdict | None:
     except ValueError as exc:
         report(ConfirmationUndecided(str(exc)))
         return None
+    screened = screen_agreement(handle)
+    if screened is not None:
+        verdict = verdict.model_copy(update={"screen": screened})
     with storage_errors(handle.target, "write"):
         study.set_user_attr(StudyAttr.VERDICT, verdict.model_dump(mode="json"))
     report(VerdictReached(verdict))

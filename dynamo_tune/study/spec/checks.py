@@ -22,6 +22,7 @@ from dynamo_tune.metrics import USE_ENV_OR_FILE, url_has_credentials
 from dynamo_tune.study.spec.conditions import ROUTER_MODE, conditions_of, suggestion_order
 from dynamo_tune.study.spec.presets import entries
 from dynamo_tune.study.spec.schema import CategoricalParam, ParamSpec, StudySpec
+from dynamo_tune.study.spec.screening import check_screen
 from dynamo_tune.study.spec.space import (
     contains,
     distribution,
@@ -47,6 +48,7 @@ def check_spec(spec: StudySpec) -> list[str]:
     issues += _check_baseline(spec)
     issues += _check_enqueue(spec)
     issues += _check_sampler(spec)
+    issues += check_screen(spec)
     issues += check_metrics_source(spec)
     return issues
 

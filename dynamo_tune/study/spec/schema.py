@@ -51,6 +51,33 @@ class ConfirmSpec(_Strict):
     )
 
 
+class ScreenEngineSpec(_Strict):
+    """The engine model the screen replays, for a deployment that is not the local stack:
+    mocker arguments that describe the real engine (docs/screening.md)."""
+
+    workers: int = Field(ge=1, le=4096, description="Engine workers behind the router")
+    block_size: int = Field(ge=1, description="KV block size in tokens")
+    num_gpu_blocks: int = Field(ge=1, description="KV blocks per worker")
+    speedup_ratio: float = Field(default=1.0, gt=0, description="Simulated engine speed (1 = real)")
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="More `dynamo.mocker` engine arguments, e.g. max_num_seqs, "
+        "planner_profile_data (the performance model)",
+    )
+
+
+class ScreenSpec(_Strict):
+    """Screen in virtual time before the live search (docs/screening.md): `trials`
+    configurations replayed `repeats` times each; the `top` best are measured live."""
+
+    trials: int = Field(ge=1, le=100_000, description="Configurations to screen")
+    top: int = Field(ge=1, le=50, description="Best screened configurations measured live")
+    repeats: int = Field(default=3, ge=1, le=30, description="Replays per configuration (mean)")
+    engine: ScreenEngineSpec | None = Field(
+        default=None, description="Engine model (kind local: the stack's own mocker settings)"
+    )
+
+
 class StudySection(_Strict):
     """The `study:` section: identity, storage and budget of the study."""
 
@@ -76,6 +103,9 @@ class StudySection(_Strict):
     confirm: ConfirmSpec | None = Field(
         default_factory=lambda: ConfirmSpec(),
         description="Re-measure the top configurations and the baseline (false: no confirmation)",
+    )
+    screen: ScreenSpec | None = Field(
+        default=None, description="Screen in virtual-time replay first (None: live only)"
     )
     heartbeat_interval_s: int = Field(default=10, ge=1, description="RDB trial heartbeat")
     max_failures_in_a_row: int = Field(

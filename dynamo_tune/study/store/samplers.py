@@ -123,6 +123,13 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> PasteableSampler:
     return PasteableSampler(_base_sampler(spec, seed), spec.search_space)
 
 
+def screen_sampler(spec: StudySpec) -> PasteableSampler:
+    """The screen's sampler: TPE seeded with the file's seed, whatever the live sampler (the
+    screen is hundreds of cheap trials, what TPE is made for)."""
+    base = optuna.samplers.TPESampler(seed=spec.study.sampler.seed)
+    return PasteableSampler(base, spec.search_space)
+
+
 def _base_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
     name = spec.study.sampler.name
     seed = spec.study.sampler.seed if seed is None else seed

@@ -42,6 +42,8 @@ class TrialAttr:
     """`confirm` on a confirmation measurement (absent: a search trial)."""
     CONFIRMS: Final = "confirms"
     """Number of the search trial whose configuration a confirmation measurement repeats."""
+    SCREENED: Final = "screened"
+    """On a live trial the screen enqueued: the number of the screen trial it measures."""
     RETRY_OF: Final = "retry_of"
     """Number of the FAIL trial whose parameters this trial measures again."""
     FAIL_REASON: Final = "fail_reason"
@@ -79,6 +81,8 @@ class TrialAttr:
     REPEATS: Final = "repeats"
     REPEAT_VALUES: Final = "repeat_values"
     VALUE_SPREAD: Final = "value_spread"
+    SIMULATED_SECONDS: Final = "simulated_seconds"
+    """On a screen trial: the replays' mean simulated duration, seconds of virtual time."""
     MEASURED_SECONDS: Final = "measured_seconds"
     """Sum of the measured windows' lengths (the rest of the trial's wall time is overhead)."""
 
@@ -99,6 +103,8 @@ class StudyAttr:
     """{baseline, configs, repeats}: the trials the confirmation stage re-measures."""
     VERDICT: Final = "verdict"
     """The confirmation's verdict (`verdict.Verdict` as JSON)."""
+    SCREEN_ENQUEUED: Final = "screen_enqueued"
+    """Numbers of the screen trials whose configurations were enqueued live (set once)."""
 
 
 class ConstraintKey:
@@ -116,7 +122,12 @@ CONFIRM_STAGE: Final = "confirm"
 """The value of `TrialAttr.STAGE` on confirmation measurements."""
 
 
-CARRIED_ON_RETRY: tuple[str, ...] = (TrialAttr.BASELINE, TrialAttr.OVERRIDES, TrialAttr.PRESET)
+CARRIED_ON_RETRY: tuple[str, ...] = (
+    TrialAttr.BASELINE,
+    TrialAttr.OVERRIDES,
+    TrialAttr.PRESET,
+    TrialAttr.SCREENED,
+)
 """Trial attrs a re-enqueued retry keeps from the trial it repeats."""
 
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (

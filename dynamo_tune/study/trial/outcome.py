@@ -124,7 +124,8 @@ def _metric(name: str, attrs: dict[str, Any], score: float | None) -> float | No
     return float(value)
 
 
-def _constraint(c: ConstraintSpec, value: float | None) -> tuple[str, float, str | None]:
+def judge_constraint(c: ConstraintSpec, value: float | None) -> tuple[str, float, str | None]:
+    """(constraint key, value <= 0 feasible, violation in words or None) of `c` at `value`."""
     bounds = []
     if c.min is not None:
         bounds.append(f"{c.min:g}<=")
@@ -188,7 +189,9 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
     if kv_signal_dead(m):
         violations.append(NO_KV_EVENTS)
     for c in objective.constraints:
-        key, value, violation = _constraint(c, _metric(c.metric, attrs, attrs[TrialAttr.SCORE]))
+        key, value, violation = judge_constraint(
+            c, _metric(c.metric, attrs, attrs[TrialAttr.SCORE])
+        )
         constraints[key] = value
         if violation:
             violations.append(violation)

@@ -65,6 +65,7 @@ _TRIAL_FIELDS: Final[dict[str, str]] = {
     TrialAttr.PRESET: "preset",
     TrialAttr.STAGE: "stage",
     TrialAttr.CONFIRMS: "confirms",
+    TrialAttr.SCREENED: "screened",
     TrialAttr.RETRY_OF: "retry_of",
     TrialAttr.FAIL_REASON: "fail_reason",
     TrialAttr.FAULT: "fault",
@@ -86,8 +87,7 @@ _TRIAL_FIELDS: Final[dict[str, str]] = {
     TrialAttr.VALUE_SPREAD: "value_spread",
     TrialAttr.MEASURED_SECONDS: "measured_seconds",
 }
-"""User-attr key -> the `TrialRecord` field that holds it (the other scalar attrs go to
-`measured`)."""
+"""User-attr key -> the `TrialRecord` field holding it (other scalar attrs: `measured`)."""
 
 
 class TrialRecord(_Frozen):
@@ -110,6 +110,7 @@ class TrialRecord(_Frozen):
     preset: str | None = None
     stage: str | None = None
     confirms: int | None = None
+    screened: int | None = None
     retry_of: int | None = None
     fail_reason: str | None = None
     fault: str | None = None
@@ -232,6 +233,7 @@ class StudyRecord(_Frozen):
     confirm_plan: ConfirmPlan | None = None
     verdict: dict[str, Any] | None = None
     """The verdict as stored (JSON); `confirmation.verdict.stored_verdict` reads it."""
+    screen_enqueued: list[int] | None = None  # screen trials queued live (set once)
     notes: list[str] = Field(default_factory=list)
 
     @classmethod
@@ -258,6 +260,7 @@ _STUDY_FIELDS: Final[dict[str, str]] = {
     StudyAttr.ENQUEUED: "enqueued",
     StudyAttr.CONFIRM_PLAN: "confirm_plan",
     StudyAttr.VERDICT: "verdict",
+    StudyAttr.SCREEN_ENQUEUED: "screen_enqueued",
 }
 
 _ADAPTERS: Final[dict[str, TypeAdapter[Any]]] = {
@@ -273,8 +276,7 @@ def _shape(field: str) -> str:
 
 
 def _note(key: str, expected: str, value: Any) -> str:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
     return f"user attr {key!r}: expected {expected}, got {shown} (ignored)"
 
 
