@@ -170,6 +170,11 @@ def screen_lines(
         else:
             queued = ", ".join(f"#{n}" for n in event.enqueued) or "none (all measured already)"
             lines.append(f"  queued live, after the baseline and presets: screen {queued}")
+            if event.variants and event.enqueued:
+                lines.append(
+                    f"  and screen #{event.enqueued[0]} with each live-only value: "
+                    + ", ".join(event.variants)
+                )
         return lines
     return [screen_line(event.agreement)]
 

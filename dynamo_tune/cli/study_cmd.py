@@ -160,9 +160,13 @@ def _open(args: argparse.Namespace) -> tuple[LoadedSpec, StudyHandle]:
 
 
 def _trials(args: argparse.Namespace) -> int:
+    from dynamo_tune.study.read.screen_view import load_screen_view, screen_lines
     from dynamo_tune.study.read.tables import trials_table
 
     loaded, handle = _open(args)
+    screen = load_screen_view(handle)
+    if screen is not None:  # the screen stage ran first: its size and best, then the live trials
+        print("\n".join([*screen_lines(screen), ""]))
     print(trials_table(handle.study, loaded.spec))
     return 0
 

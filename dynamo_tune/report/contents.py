@@ -2,15 +2,15 @@
 
 The pieces come from one module each: the verdict (`answer_block`), the study's state
 (`status`), what was measured (`measured`), the knobs that did not matter (`knobs`), the
-trials table (`trial_rows`) and the plots (`figures`: Optuna's; `measured_figures`: the
-others). `build_contents` reads the study's
-trials once and hands them to each.
+trials table (`trial_rows`), the plots (`figures`: Optuna's; `measured_figures`: the
+others) and, for a screened study, the screen stage (`study.read.screen_view`,
+`screen_figure`). `build_report` reads the study's trials once and hands them to each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 from optuna.trial import TrialState
@@ -29,10 +29,12 @@ from dynamo_tune.report.figures import (
 from dynamo_tune.report.knobs import KnobFinding, Noise, knob_findings, measurement_noise
 from dynamo_tune.report.measured import Fact, kve_ceiling_of, measured_facts
 from dynamo_tune.report.measured_figures import confirmation_plots, kve_ttft_plot
+from dynamo_tune.report.screen_figure import screen_live_plot
 from dynamo_tune.report.status import StudyState, study_state
 from dynamo_tune.report.trial_rows import TrialRow, trial_rows
 from dynamo_tune.study.confirmation.confidence import t_quantile
 from dynamo_tune.study.read.answers import verdict_of
+from dynamo_tune.study.read.screen_view import ScreenView, screen_view
 from dynamo_tune.study.spec.schema import StudySpec
 from dynamo_tune.study.trial.record import StudyRecord, copy_study_attrs, records
 
@@ -56,6 +58,8 @@ class ReportContents(BaseModel):
     """Per objective: the measurement noise the knob findings compare against."""
     knobs: list[KnobFinding]
     trials: list[TrialRow]
+    screen: ScreenView | None = None
+    """The screen stage (None: the study has no screen study)."""
 
 
 @dataclass
@@ -64,6 +68,8 @@ class Report:
 
     contents: ReportContents
     plots: list[Plot]
+    screen_plots: list[Plot] = field(default_factory=list)
+    """Screen vs live per configuration (a screened study only)."""
 
 
 def snapshot(study: optuna.Study) -> optuna.Study:
@@ -87,9 +93,12 @@ def build_report(
     *,
     now: dt.datetime,
     dynamo_version: str | None = None,
+    screen: optuna.Study | None = None,
 ) -> Report:
-    """The report of `study`, run from `spec` (whose file hashes to `spec_sha256`)."""
+    """The report of `study`, run from `spec` (whose file hashes to `spec_sha256`); `screen`:
+    its screen study, if it has one."""
     study = snapshot(study)
+    screened = screen_view(study, snapshot(screen), spec) if screen is not None else None
     attrs = StudyRecord.from_study(study)
     trials = records(study)
     search = [t for t in trials if not t.is_confirmation]
@@ -110,6 +119,7 @@ def build_report(
         noises=noises,
         knobs=knob_findings(spec.search_space, complete_search, metrics, noises, t_quantile),
         trials=trial_rows(trials),
+        screen=screened,
     )
     view = search_view(study)
     plots = history_plots(view, metrics)
@@ -119,4 +129,5 @@ def build_report(
     if len(metrics) > 1:
         plots.append(pareto_plot(view, metrics))
     plots += confirmation_plots(verdict, trials)
-    return Report(contents=contents, plots=plots)
+    screen_plots = [screen_live_plot(screened.agreement)] if screened is not None else []
+    return Report(contents=contents, plots=plots, screen_plots=screen_plots)

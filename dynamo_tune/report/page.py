@@ -17,6 +17,9 @@ from dynamo_tune.report.figures import Plot
 from dynamo_tune.report.knobs import KnobFinding
 from dynamo_tune.report.trial_rows import CLIENT_COLUMNS, CORE_COLUMNS
 from dynamo_tune.study.confirmation.confidence import LEVEL
+from dynamo_tune.study.confirmation.verdict_text import screen_line
+from dynamo_tune.study.read.screen_view import ScreenView, live_text, params_text, size_text
+from dynamo_tune.study.trial.attr_keys import HEADLINE_METRICS
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -71,7 +74,7 @@ def _verdict(c: ReportContents) -> str:
     return "".join(parts)
 
 
-def _measured(c: ReportContents) -> str:
+def _measured(c: ReportContents, number: int) -> str:
     rows = [(f.label, f.text) for f in c.measured]
     rows.append(("trials", c.state.trials_text))
     rows.append(("time", c.state.timing_text))
@@ -84,7 +87,7 @@ def _measured(c: ReportContents) -> str:
         rows.append((f"noise of {knob_metric}", text))
     body = "".join(f"<tr><th>{_e(label)}</th><td>{_e(text)}</td></tr>" for label, text in rows)
     return (
-        '<section id="measured"><h2>2. What was measured</h2>'
+        f'<section id="measured"><h2>{number}. What was measured</h2>'
         f'<table class="facts"><tbody>{body}</tbody></table></section>'
     )
 
@@ -106,9 +109,45 @@ def _plot(p: Plot) -> str:
     return "".join(parts)
 
 
-def _knobs(c: ReportContents) -> str:
+def _screen(view: ScreenView, plots: Sequence[Plot], number: int) -> str:
+    parts = [f'<section id="screen"><h2>{number}. Screen (virtual-time replay)</h2>']
+    parts.append(
+        f"<p>Study <code>{_e(view.name)}</code>: {_e(size_text(view))}. The search space was "
+        "screened in Dynamo's virtual-time replay before the live search; the best screened "
+        "configurations were then measured live.</p>"
+    )
+    if view.rows:
+        parts.append(
+            '<p class="caption">Best screened configurations (rank among the feasible ones by '
+            "mean screen score), and every one measured or queued live; metrics are the "
+            "replays' means. live: the live search trials that measured it (their mean live "
+            "score).</p>"
+        )
+        header = ["rank", "screen #", "role", "score", *(label for label, _ in HEADLINE_METRICS)]
+        parts.append(_table([*header, "live", "params"], (
+            [str(r.rank) if r.rank is not None else "infeasible", str(r.screen_trial), r.role,
+             f"{r.score:.4f}", *(_num(r.metrics[key]) for _, key in HEADLINE_METRICS),
+             live_text(r), params_text(r.params)]
+            for r in view.rows
+        )))  # fmt: skip
+    else:
+        parts.append("<p>No COMPLETE screen trial yet.</p>")
+    if view.queued is not None:
+        queued = ", ".join(f"#{n}" for n in view.queued) or "none"
+        parts.append(f"<p>Queued live: screen {_e(queued)}.</p>")
+    parts.append(f"<p>{_e(screen_line(view.agreement))}.</p>")
+    parts += [_plot(p) for p in plots]
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _knobs(c: ReportContents, number: int, noise_section: int) -> str:
     none = [k for k in c.knobs if k.verdict == "no effect"]
-    parts = ['<section id="knobs"><h2>4. Knobs that did not matter</h2>']
+    parts = [f'<section id="knobs"><h2>{number}. Knobs that did not matter</h2>']
     if none:
         parts.append("<ul>" + "".join(f"<li>{_e(k.text)}</li>" for k in none) + "</ul>")
     elif all(n is None for n in c.noises):
@@ -127,7 +166,8 @@ def _knobs(c: ReportContents) -> str:
         "differences are pooled. The knob has no effect beyond noise when no pooled difference "
         "exceeds what measurement noise alone would produce "
         f"({LEVEL:.0%} half-width t · sd · √(1/n₁ + 1/n₂) per stratum, pooled; sd the "
-        "noise of one trial value from configurations measured more than once, section 2). "
+        "noise of one trial value from configurations measured more than once, section "
+        f"{noise_section}). "
         "Numeric knobs still vary inside each group, so a knob can be listed as mattering when "
         "it does not; a knob listed above moved the result no more than repeating one "
         "configuration does.</p>"
@@ -145,7 +185,7 @@ def _finding(k: KnobFinding) -> str:
     return k.text.split(": ", 1)[1] if ": " in k.text else k.text
 
 
-def _trials(c: ReportContents) -> str:
+def _trials(c: ReportContents, number: int) -> str:
     header = ["#", "state", "role", "value", *(label for _, label in CORE_COLUMNS)]
     header += [*(label for _, label in CLIENT_COLUMNS), "params", "violations", "fail"]
     rows = []
@@ -160,7 +200,7 @@ def _trials(c: ReportContents) -> str:
         rows.append(f'<tr class="{_e(r.state)}" id="trial-{r.number}">{tds}</tr>')
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     return (
-        f'<section id="trials"><h2>5. Trials ({len(c.trials)})</h2>'
+        f'<section id="trials"><h2>{number}. Trials ({len(c.trials)})</h2>'
         f"<p class=\"caption\">Core metrics are the frontend's over each trial's window; client "
         f"columns are what the workload itself measured.</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
@@ -170,23 +210,26 @@ def _trials(c: ReportContents) -> str:
 def render(report: Report) -> str:
     """The whole page."""
     c = report.contents
+    screen = 1 if c.screen is not None else 0  # the screen section comes after section 2
+    knobs = 4 + screen
     status = "".join(f"<p>{_e(line)}</p>" for line in c.state.lines)
     if c.spec_changed:
         status += (
-            "<p>The study file changed since the study last ran; sections 2 and 4 describe "
-            "the file as it is now.</p>"
+            f"<p>The study file changed since the study last ran; sections 2 and {knobs} "
+            "describe the file as it is now.</p>"
         )
     body = [
         f"<h1>dynamo-tune report: {_e(c.study_name)}</h1>",
         f'<p class="meta">generated {_e(c.generated_at)}</p>',
         f'<div class="status">{status}</div>' if status else "",
         _verdict(c),
-        _measured(c),
-        '<section id="plots"><h2>3. Plots</h2>',
+        _measured(c, 2),
+        _screen(c.screen, report.screen_plots, 3) if c.screen is not None else "",
+        f'<section id="plots"><h2>{3 + screen}. Plots</h2>',
         *(_plot(p) for p in report.plots),
         "</section>",
-        _knobs(c),
-        _trials(c),
+        _knobs(c, knobs, 2),
+        _trials(c, knobs + 1),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

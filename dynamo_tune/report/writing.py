@@ -19,6 +19,7 @@ from dynamo_tune.report.contents import build_report
 from dynamo_tune.report.page import render
 from dynamo_tune.study.spec.loading import load_spec
 from dynamo_tune.study.store.opening import open_existing
+from dynamo_tune.study.store.screen_study import load_screen_study
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def write_report_file(study_file: Path, output: Path | None = None) -> WrittenRe
         loaded.sha256,
         now=dt.datetime.now(dt.UTC),
         dynamo_version=_dynamo_version() if loaded.spec.deployment.kind == "local" else None,
+        screen=load_screen_study(handle),
     )
     page = render(report).encode("utf-8")
     target = output if output is not None else default_output(study_file, loaded.spec.study.name)

@@ -143,6 +143,8 @@ class ScreenDone:
     """(screen trial, mean score, params) of the best few, best first."""
     enqueued: tuple[int, ...] | None
     """Screen trials queued live by this run; None when an earlier run queued them."""
+    variants: tuple[str, ...] = ()
+    """`knob=value` of each live-only variant of the best one queued by this run."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ at random, so each replay differs a little) and stores the mean of each core met
 score (the study's own `to_optimization_score` weights and targets), the spread and the
 study's constraints judged on the means. The screen continues to `screen.trials` COMPLETE
 trials across runs; then `enqueue_screened` queues the best `screen.top` in the live study,
-once. Nothing here touches the deployment.
+once, and the best one again with each other value of each categorical live-only knob (the
+screen cannot rank those). Nothing here touches the deployment.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dynamo_tune.screen.kv_router_args import REPLAY_ROUTER_MODES
 from dynamo_tune.screen.replay import Replayer, ReplayResult, engine_args
 from dynamo_tune.study.run.events import Reporter, ScreenDone, ScreenProgress, ScreenStarted
 from dynamo_tune.study.spec.presets import router_defaults_if_installed
-from dynamo_tune.study.spec.schema import ScreenSpec, StudySpec
+from dynamo_tune.study.spec.schema import CategoricalParam, ScreenSpec, StudySpec
 from dynamo_tune.study.spec.screening import screen_engine, screen_scope
 from dynamo_tune.study.spec.space import Candidate, SearchSpace, fixed_values, make_candidate
 from dynamo_tune.study.store.opening import StudyHandle
@@ -183,6 +184,15 @@ class Screening:
         attrs[TrialAttr.FEASIBLE] = not violations
         return attrs
 
+    def variants(self) -> dict[str, list[Any]]:
+        """{categorical live-only knob: its values other than the baseline's}."""
+        out: dict[str, list[Any]] = {}
+        for name in self.scope.live_only:
+            param = self.spec.search_space[name]
+            if isinstance(param, CategoricalParam) and name in self.live_only:
+                out[name] = [c for c in param.choices if c != self.live_only[name]]
+        return out
+
     def _after_trial(self, trial: optuna.trial.FrozenTrial, done: int) -> None:
         self._ran += 1
         value = trial.values[0] if trial.values is not None else None
@@ -246,7 +256,7 @@ class Screening:
         seconds = time.perf_counter() - self._started
         with storage_errors(self.handle.target, "write"):
             enqueued = enqueue_screened(
-                live, study, self.screen.top, self.live_only, self.full_space
+                live, study, self.screen.top, self.live_only, self.full_space, self.variants()
             )
         top = tuple((r.number, (r.values or (0.0,))[0], dict(r.params)) for r in ranked(study)[:5])
         self.report(
@@ -257,6 +267,9 @@ class Screening:
                 seconds=seconds,
                 best=top,
                 enqueued=None if enqueued is None else tuple(enqueued),
+                variants=tuple(
+                    f"{k}={v}" for k, vs in self.variants().items() for v in vs if enqueued
+                ),
             )
         )
         return enqueued

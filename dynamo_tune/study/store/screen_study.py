@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -143,6 +143,7 @@ def enqueue_screened(
     top: int,
     live_only: Mapping[str, Any],
     space: SearchSpace,
+    variants: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[int] | None:
     """Queue the best `top` distinct screened configurations (sampled ones, not the fixed
     configurations, each with the live-only knobs `live_only`) in `live`, after what is
@@ -171,6 +172,15 @@ def enqueue_screened(
             chosen.append((number, params))
     for number, params in chosen:
         enqueue(live, params, {TrialAttr.SCREENED: number})
+    if chosen:
+        number, best = chosen[0]
+        for name, values in (variants or {}).items():
+            for value in values:
+                params = space.active({**best, name: value})
+                if _key(params) not in seen:
+                    seen.add(_key(params))
+                    label = f"screen #{number} with {name}={value}"
+                    enqueue(live, params, {TrialAttr.PRESET: label})
     numbers = [n for n, _ in chosen]
     live.set_user_attr(StudyAttr.SCREEN_ENQUEUED, numbers)
     return numbers
