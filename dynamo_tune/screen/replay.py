@@ -71,6 +71,13 @@ def engine_args(
     }
 
 
+def check_engine(engine: Mapping[str, Any]) -> None:
+    """ValueError with Dynamo's own message unless Dynamo accepts `engine` (`engine_args`)."""
+    from dynamo.mocker.config import normalize_mocker_config
+
+    normalize_mocker_config(dict(engine))
+
+
 class Replayer:
     """Replays plans on one engine model. Each plan's trace is written once (to a temporary
     folder that lives until `close()`), so repeated replays of a plan cost only Dynamo's own

@@ -97,7 +97,7 @@ def agreement(live: Sequence[TrialRecord], screen: Sequence[TrialRecord]) -> Scr
             values.setdefault(source, []).append(r.values[0])
     pairs: list[AgreementPair] = []
     for r in live:
-        if r.is_confirmation or r.values is None or r.retry_of is not None:
+        if r.is_confirmation or r.values is None:  # a retry of a FAIL trial counts
             continue
         match = screen_match(r, screen)
         if match is None or match.values is None or not values.get(r.number):

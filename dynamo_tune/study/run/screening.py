@@ -22,8 +22,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from dynamo_tune.errors import SpecError
 from dynamo_tune.screen.kv_router_args import REPLAY_ROUTER_MODES
-from dynamo_tune.screen.replay import Replayer, ReplayResult, engine_args
+from dynamo_tune.screen.replay import Replayer, ReplayResult, check_engine, engine_args
 from dynamo_tune.study.run.events import Reporter, ScreenDone, ScreenProgress, ScreenStarted
 from dynamo_tune.study.spec.presets import router_defaults_if_installed
 from dynamo_tune.study.spec.schema import CategoricalParam, ScreenSpec, StudySpec
@@ -95,6 +96,11 @@ class Screening:
             speedup_ratio=engine.speedup_ratio,
             **engine.args,
         )
+        try:
+            check_engine(self.engine)
+        except ValueError as exc:
+            where = "study.screen.engine" if spec.study.screen.engine else "deployment.mocker"
+            raise SpecError(f"{where}: Dynamo's replay refuses the engine model: {exc}") from None
         self.workers = engine.workers
         self.replayer: Replayer | None = None
         self.workload_for = workload_for

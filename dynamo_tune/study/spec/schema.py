@@ -61,8 +61,8 @@ class ScreenEngineSpec(_Strict):
     speedup_ratio: float = Field(default=1.0, gt=0, description="Simulated engine speed (1 = real)")
     args: dict[str, Any] = Field(
         default_factory=dict,
-        description="More `dynamo.mocker` engine arguments, e.g. max_num_seqs, "
-        "planner_profile_data (the performance model)",
+        description="More engine fields of Dynamo's mocker launch config, e.g. max_num_seqs, "
+        "max_num_batched_tokens, timing_model (Dynamo validates them)",
     )
 
 

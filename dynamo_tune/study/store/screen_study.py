@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.exceptions import DuplicatedStudyError
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.study.spec.presets import entries, router_defaults_if_installed
 from dynamo_tune.study.spec.schema import StudySpec
@@ -133,6 +133,15 @@ def distance(a: Mapping[str, Any], b: Mapping[str, Any], space: SearchSpace) -> 
     return gap
 
 
+def held_params(trial: FrozenTrial) -> Mapping[str, Any]:
+    """A live trial's configuration: its params, or for a queued (WAITING) trial the fixed
+    params `enqueue_trial` stored (Optuna's `fixed_params` system attr)."""
+    if trial.state == TrialState.WAITING:
+        fixed = trial.system_attrs.get("fixed_params")
+        return fixed if isinstance(fixed, dict) else {}
+    return trial.params
+
+
 def _key(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(params), sort_keys=True, default=str)
 
@@ -155,7 +164,7 @@ def enqueue_screened(
     few are that far apart, the next best fill up to `top`."""
     if StudyRecord.from_study(live).screen_enqueued is not None:
         return None
-    seen = {_key(t.params) for t in live.get_trials(deepcopy=False)}
+    seen = {_key(held_params(t)) for t in live.get_trials(deepcopy=False)}
     candidates: list[tuple[int, dict[str, Any]]] = []
     for r in ranked(screen):
         params = space.active({**r.params, **live_only})
