@@ -16,7 +16,7 @@ Three measurements (`--part`):
   confirmation measurements) and screened (3 replays each); Spearman's rho and the pairs, as
   the run's verdict stores them.
 
-    uv run python benchmarks/screen.py --part rate [--screen-trials 200]
+    uv run python benchmarks/screen.py --part rate [--screen-trials 200] [--repeats 3]
     uv run python benchmarks/screen.py --part arms [--budgets 4,6,10] [--seeds 0,1,2]
     uv run python benchmarks/screen.py --part agreement
 
@@ -82,7 +82,7 @@ def verdict_of(path: Path) -> Verdict | None:
     return None if stored is None else Verdict.model_validate(stored)
 
 
-def part_rate(trials: int) -> None:
+def part_rate(trials: int, repeats: int) -> None:
     doc = quickstart()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -90,7 +90,7 @@ def part_rate(trials: int) -> None:
             {
                 "name": "rate",
                 "storage": "sqlite:///rate.db",
-                "screen": {"trials": trials, "top": 2, "repeats": 3},
+                "screen": {"trials": trials, "top": 2, "repeats": repeats},
             }
         )
         doc["study"].pop("artifact_dir", None)
@@ -99,9 +99,10 @@ def part_rate(trials: int) -> None:
         Screening(handle, build_services(handle).workload_for, lambda _: None).run(handle.study)
         seconds = time.perf_counter() - started
     print(
-        f"screen: {trials} configurations x 3 replays (240 requests each) in {seconds:.1f} s, "
-        f"SQLite storage included: {trials / seconds:.1f} configurations/s, "
-        f"{3 * trials / seconds:.1f} replays/s"
+        f"screen: {trials} configurations x {repeats} replays (240 requests each) in "
+        f"{seconds:.1f} s, SQLite storage included: {trials / seconds:.1f} configurations/s, "
+        f"{repeats * trials / seconds:.1f} replays/s (configurations proposed twice are not "
+        "replayed twice)"
     )
 
 
@@ -138,7 +139,8 @@ def arm(folder: Path, name: str, budget: int, seed: int, screen: bool) -> dict[s
             out["winner"] = f"{winner.objectives[0].summary.mean:.4f} {winner.label}"
             if diff is not None:
                 base = verdict.baseline.objectives[0].summary.mean
-                out["gain"] = f"{100 * diff.mean / base:+.1f} %"
+                low, high = 100 * diff.low / base, 100 * diff.high / base
+                out["gain"] = f"{100 * diff.diff / base:+.1f} % ({low:+.1f}..{high:+.1f})"
         if verdict.screen is not None:
             out["rho"] = verdict.screen.rho
             out["n"] = verdict.screen.n
@@ -199,14 +201,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["rate", "arms", "agreement"], required=True)
     parser.add_argument("--screen-trials", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="rate: replays per configuration")
     parser.add_argument("--budgets", default="4,6,10")
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.part == "rate":
-        part_rate(args.screen_trials)
+        part_rate(args.screen_trials, args.repeats)
     elif args.part == "arms":
-        part_arms([int(b) for b in args.budgets.split(",")], [int(s) for s in args.seeds.split(",")])
+        part_arms(
+            [int(b) for b in args.budgets.split(",")], [int(s) for s in args.seeds.split(",")]
+        )
     else:
         part_agreement()
 

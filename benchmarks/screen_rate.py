@@ -60,7 +60,9 @@ def main() -> None:
         return replay_plan(
             plan,
             engine=engine_args(
-                block_size=deployment.block_size, num_gpu_blocks=deployment.mocker.num_gpu_blocks, speedup_ratio=deployment.mocker.speedup_ratio
+                block_size=deployment.block_size,
+                num_gpu_blocks=deployment.mocker.num_gpu_blocks,
+                speedup_ratio=deployment.mocker.speedup_ratio,
             ),
             workers=deployment.workers,
             router=router,

@@ -217,9 +217,7 @@ def test_replay_of_the_hand_plan_in_both_modes() -> None:
     for router in (RouterConfig(mode="round-robin"), RouterConfig(mode="kv")):
         result = replay_plan(
             hand_plan(),
-            engine=engine_args(
-                block_size=4, num_gpu_blocks=64, speedup_ratio=1.0
-            ),
+            engine=engine_args(block_size=4, num_gpu_blocks=64, speedup_ratio=1.0),
             workers=2,
             router=router,
             in_flight_limit=2,
@@ -240,9 +238,7 @@ def test_a_mode_the_replay_cannot_simulate_is_refused(mode: str) -> None:
     with pytest.raises(ValueError, match=mode):
         replay_plan(
             hand_plan(),
-            engine=engine_args(
-                block_size=4, num_gpu_blocks=64, speedup_ratio=1.0
-            ),
+            engine=engine_args(block_size=4, num_gpu_blocks=64, speedup_ratio=1.0),
             workers=2,
             router=RouterConfig(mode=mode),  # type: ignore[arg-type]
             in_flight_limit=2,
@@ -275,9 +271,7 @@ def test_kv_with_overlap_credit_reuses_at_least_as_much_as_round_robin() -> None
         values = [
             replay_plan(
                 plan,
-                engine=engine_args(
-                    block_size=16, num_gpu_blocks=1024, speedup_ratio=1.0
-                ),
+                engine=engine_args(block_size=16, num_gpu_blocks=1024, speedup_ratio=1.0),
                 workers=4,
                 router=router,
                 in_flight_limit=spec.in_flight_limit,

@@ -160,13 +160,14 @@ def _open(args: argparse.Namespace) -> tuple[LoadedSpec, StudyHandle]:
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from dynamo_tune.study.read.screen_view import load_screen_view, screen_lines
+    from dynamo_tune.study.read.screen_view import screen_lines, screen_view
     from dynamo_tune.study.read.tables import trials_table
+    from dynamo_tune.study.store.screen_study import load_screen_study
 
     loaded, handle = _open(args)
-    screen = load_screen_view(handle)
+    screen = load_screen_study(handle)
     if screen is not None:  # the screen stage ran first: its size and best, then the live trials
-        print("\n".join([*screen_lines(screen), ""]))
+        print("\n".join([*screen_lines(screen_view(handle.study, screen, loaded.spec)), ""]))
     print(trials_table(handle.study, loaded.spec))
     return 0
 

@@ -6,7 +6,8 @@ One module per part, pure apart from `writing`:
   counts, wall time, overhead, "still running"), `measured` (deployment, workload, objective),
   `knobs` (the measurement noise and which knobs did not matter beyond it), `trial_rows`
   (the trials table), `figures` (Optuna's plots), `measured_figures` (the two plotly plots
-  Optuna has none of: KVE vs TTFT p95, confirmation intervals);
+  Optuna has none of: KVE vs TTFT p95, confirmation intervals), `screen_figure` (a screened
+  study: screen vs live score per configuration, beside the screen's best configurations);
 - `contents` (`build_report`: all of the above from one study), `page` (`render`: the HTML,
   plotly.js inlined), `writing` (`write_report_file`: read the study, write the file).
 

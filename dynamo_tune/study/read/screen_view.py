@@ -1,13 +1,13 @@
-"""The screen stage of a study as `trials` and the report show it. Pure, apart from
-`load_screen_view` (reads the screen study from the storage).
+"""The screen stage of a study as `trials` and the report show it. Pure: the caller loads the
+screen study (`store.screen_study.load_screen_study`), so the report stays storage-free.
 
 `screen_view` sums up the screen study `<name>.screen` beside a live study: its size (COMPLETE,
 pruned, feasible; the target and replays from the study file), its best configurations (best
-screen score first, `store.screen_study.ranked`) with their screen means of the core metrics,
-which of them were measured live (the live search trials that measure the configuration:
-`screened` on the ones the screen queued, the baseline and the presets by role), and how well
-the screen ranked what was measured both ways (`confirmation.agreement`). A configuration
-measured live or queued live is listed even when it is not among the best few.
+screen score first, the order of `store.screen_study.ranked`) with their screen means of the
+core metrics, which of them were measured live (the live search trials that measure the
+configuration: `screened` on the ones the screen queued, the baseline and the presets by
+role), and how well the screen ranked what was measured both ways (`confirmation.agreement`).
+A configuration measured live or queued live is listed even when it is not among the best few.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from dynamo_tune.study.confirmation.agreement import ScreenAgreement, agreement, screen_match
 from dynamo_tune.study.confirmation.verdict_text import screen_line
 from dynamo_tune.study.spec.schema import StudySpec
-from dynamo_tune.study.store.opening import StudyHandle
-from dynamo_tune.study.store.screen_study import load_screen_study, ranked
 from dynamo_tune.study.trial.attr_keys import HEADLINE_METRICS
 from dynamo_tune.study.trial.record import StudyRecord, TrialRecord, records
+from dynamo_tune.study.trial.selection import screen_ranked
 
 BEST = 5
 """Best screened configurations listed (at least the `top` queued live)."""
@@ -74,7 +73,7 @@ def screen_view(
     """The screen stage of `live` from its screen study `screen` (`spec`: target, repeats)."""
     settings = spec.study.screen if spec is not None else None
     done = records(screen, TrialState.COMPLETE)
-    order = ranked(screen)
+    order = screen_ranked(done)
     rank = {r.number: i + 1 for i, r in enumerate(order)}
     live_records = records(live)
     search = [r for r in live_records if not r.is_confirmation]
@@ -122,14 +121,6 @@ def screen_view(
         rows=rows,
         agreement=shown,
     )
-
-
-def load_screen_view(handle: StudyHandle) -> ScreenView | None:
-    """The screen stage of `handle`'s study; None when it has no screen study."""
-    screen = load_screen_study(handle)
-    if screen is None:
-        return None
-    return screen_view(handle.study, screen, handle.loaded.spec)
 
 
 def _cell(value: float | None) -> str:

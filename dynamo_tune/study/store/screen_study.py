@@ -30,6 +30,7 @@ from dynamo_tune.study.store.opening import StudyHandle
 from dynamo_tune.study.store.storage import storage_errors
 from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
 from dynamo_tune.study.trial.record import StudyRecord, TrialRecord, enqueue, records
+from dynamo_tune.study.trial.selection import screen_ranked
 
 SUFFIX = ".screen"
 MIN_DISTANCE = 0.1
@@ -110,9 +111,8 @@ def screened_count(screen: optuna.Study) -> int:
 
 
 def ranked(screen: optuna.Study) -> list[TrialRecord]:
-    """COMPLETE feasible screen trials, best screen score first (ties: lower number)."""
-    done = [r for r in records(screen, TrialState.COMPLETE) if r.values and r.feasible]
-    return sorted(done, key=lambda r: (-(r.values or (0.0,))[0], r.number))
+    """COMPLETE feasible screen trials, best screen score first (`selection.screen_ranked`)."""
+    return screen_ranked(records(screen, TrialState.COMPLETE))
 
 
 def distance(a: Mapping[str, Any], b: Mapping[str, Any], space: SearchSpace) -> float:

@@ -61,3 +61,9 @@ def best_trials(study: optuna.Study) -> list[TrialRecord]:
 def baseline_trial(study: optuna.Study) -> TrialRecord | None:
     """The first COMPLETE baseline trial, if any."""
     return next((r for r in records(study, TrialState.COMPLETE) if r.baseline), None)
+
+
+def screen_ranked(done: list[TrialRecord]) -> list[TrialRecord]:
+    """Feasible screen trials with a value, best mean screen score first (ties: lower number)."""
+    feasible = [r for r in done if r.values and r.feasible]
+    return sorted(feasible, key=lambda r: (-(r.values or (0.0,))[0], r.number))
