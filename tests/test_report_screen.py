@@ -131,6 +131,8 @@ def test_trials_prints_the_screen_stage_before_the_live_trials(
     assert "queued live: screen " + ", ".join(f"#{n}" for n in view.queued) in screen
     assert f"  {screen_line(view.agreement)}" in screen.splitlines()
     assert live.splitlines()[0].split()[:3] == ["#", "state", "value"]
+    for n in view.queued:  # a live trial the screen queued names its screen trial
+        assert re.search(rf"^\d+ +COMPLETE .*\[screen #{n}\] router\.mode=", live, re.M)
 
 
 def test_the_report_shows_the_screen_and_draws_screen_vs_live(

@@ -32,6 +32,8 @@ def _params(r: TrialRecord) -> str:
         params = "[baseline] " + params
     elif r.preset:
         params = f"[{r.preset}] " + params
+    elif r.screened is not None:
+        params = f"[screen #{r.screened}] " + params
     if r.is_confirmation:
         params = f"[confirms #{r.confirms}] " + params
     return params
