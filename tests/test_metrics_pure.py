@@ -321,3 +321,28 @@ def test_range_mode_takes_the_latest_sample_and_combines_series_by_kind() -> Non
     assert fallback_span(1000.0, 0.0, None) == (400.0, 1000.0)
     assert fallback_span(1000.0, 30.0, None) == (970.0, 1000.0)
     assert fallback_span(1000.0, 30.0, 900.0) == (900.0, 1000.0)
+
+
+def test_router_kv_events_rate_counts_only_events_applied_ok() -> None:
+    spec = METRIC_SPECS["router_kv_events_rate"]
+    ok = (("event_type", "stored"), ("status", "ok"))
+    failed = (("event_type", "stored"), ("status", "block_not_found"))
+    removed_ok = (("event_type", "removed"), ("status", "ok"))
+    vector = {ok: 20.0, failed: 6.0, removed_ok: 4.0}
+    values, _ = evaluate_window([spec], WindowData(deltas={spec.series: vector}), 2.0)
+    assert values == {"router_kv_events_rate": (20.0 + 4.0) / 2.0}
+    only_failed = {failed: 6.0}  # the family is there, no event was applied ok: 0, not missing
+    values, _ = evaluate_window([spec], WindowData(deltas={spec.series: only_failed}), 2.0)
+    assert values == {"router_kv_events_rate": 0.0}
+    values, _ = evaluate_window([spec], WindowData(), 2.0)
+    assert values == {"router_kv_events_rate": None}
+
+
+def test_a_label_match_is_refused_on_a_gauge() -> None:
+    with pytest.raises(ValueError, match="counters and quantiles only"):
+        MetricSpec("g", "gauge", "some_gauge", "kv_cache", match=(("status", "ok"),))
+
+
+def test_the_seed_query_of_a_matched_counter_carries_the_matcher() -> None:
+    query = METRIC_QUERIES["router_kv_events_rate"]
+    assert query == 'sum(rate(dynamo_component_kv_cache_events_applied{status="ok"}[{range}]))'

@@ -30,6 +30,9 @@ class MetricSpec:
       seconds x `scale` (`scale=60` gives per minute).
     - `gauge`: `metric` is a gauge; value = `combine` (sum or avg) across series of each
       series' `over_time` (max or avg) over the window; without a window, its current value.
+
+    `match` ((label, value) pairs, counters and quantiles only) keeps only the series whose
+    labels all match; a series family present without a matching series counts 0.
     """
 
     key: str
@@ -40,8 +43,11 @@ class MetricSpec:
     scale: float = 1.0
     combine: Literal["sum", "avg", "max"] = "sum"
     over_time: Literal["max", "avg"] = "avg"
+    match: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.match and self.kind == "gauge":
+            raise ValueError(f"{self.key}: `match` applies to counters and quantiles only")
         if (self.kind == "quantile") != (self.quantile is not None):
             raise ValueError(f"{self.key}: `quantile` is set exactly for kind 'quantile'")
         if self.quantile is not None and not 0.0 <= self.quantile <= 1.0:
@@ -201,14 +207,15 @@ METRIC_REGISTRY: tuple[MetricSpec, ...] = (
         over_time="max",
     ),
     # --- the KV router's own evidence (is its KV signal alive?) ---------------------------
-    # KV cache events the router's indexer applied, events/s. Every `status` and `event_type`
-    # counts: a registry entry sums all series (no label matchers yet). In the captures only
-    # status="ok" ever moves; 0 in kv mode means the workers' events do not reach the router.
+    # KV cache events the router's indexer applied successfully, events/s: status="ok" only
+    # (every `event_type`); a failed application is not a live KV signal. 0 in kv mode means
+    # the workers' events do not reach the router.
     MetricSpec(
         "router_kv_events_rate",
         "counter_rate",
         "dynamo_component_kv_cache_events_applied",
         "kv_cache",
+        match=(("status", "ok"),),
     ),
     # Predicted KV hit rate at routing time (a histogram of per-request ratios): the window's
     # mean is router_kv_hit_rate_sum_rate / router_kv_hit_rate_count_rate (decisions/s).
@@ -233,6 +240,8 @@ METRIC_SPECS: dict[str, MetricSpec] = {spec.key: spec for spec in METRIC_REGISTR
 def seed_template(spec: MetricSpec) -> str:
     """The seed-style PromQL of `spec`, aggregated across series, with `{range}`. Pure."""
     name = spec.series
+    if spec.match:
+        name += "{" + ",".join(f'{k}="{v}"' for k, v in spec.match) + "}"
     if spec.kind == "quantile":
         return f"histogram_quantile({spec.quantile:.2f}, sum by (le) (rate({name}[{{range}}])))"
     if spec.kind == "counter_rate":

@@ -82,6 +82,14 @@ def spec_value(spec: MetricSpec, data: WindowData, duration_s: float) -> float |
     vector = data.deltas.get(spec.series)
     if not vector or find_resets(spec.series, data):
         return None
+    if spec.match:
+        vector = {
+            labels: value
+            for labels, value in vector.items()
+            if all(label_value(labels, k) == v for k, v in spec.match)
+        }
+        if not vector:
+            return 0.0 if spec.kind == "counter_rate" else None
     if spec.kind == "quantile":
         assert spec.quantile is not None
         value = histogram_quantile(spec.quantile, summed_buckets(vector))
