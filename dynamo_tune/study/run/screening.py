@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import optuna
@@ -110,6 +111,9 @@ class Screening:
         self._started = 0.0
         self._ran = 0
         self._memo: dict[str, dict[str, Any]] = {}
+        self.workload_keys = [
+            k for k in WORKLOAD_KEYS if k in {c.metric for c in spec.objective.constraints}
+        ]
 
     def replay(self, candidate: Candidate) -> list[ReplayResult]:
         """`screen.repeats` replays of `candidate` (its workload must be a planned one)."""
@@ -163,7 +167,7 @@ class Screening:
             numbers = [float(v) for v in got if isinstance(v, int | float)]
             if numbers:
                 attrs[key] = statistics.fmean(numbers)
-        for key in WORKLOAD_KEYS:
+        for key in self.workload_keys:  # only what a constraint reads: each attr costs a write
             got = [getattr(r.report, key, None) for r in results]
             numbers = [float(v) for v in got if isinstance(v, int | float) and v is not True]
             if numbers and len(numbers) == len(got):
@@ -212,24 +216,34 @@ class Screening:
             self.report(ScreenProgress(done, self.screen.trials, self.best, rate))
 
     def _screen(self, stored: optuna.Study, done: int) -> None:
-        """Sample and replay in memory, storing each finished trial in one write."""
+        """Sample and replay in memory; each finished trial is stored in one write
+        (`add_trial`) on a writer thread, in order, while the next one replays."""
         mem = optuna.create_study(sampler=screen_sampler(self.spec), direction="maximize")
         mem.add_trials(stored.get_trials(deepcopy=False, states=FINISHED))  # same numbers
         for params, attrs in missing_fixed(stored, self.spec, self.space):
             enqueue(mem, params, attrs)
         budget = self.screen.trials - done + SLACK
-        while done < self.screen.trials and budget > 0:
-            budget -= 1
-            trial = mem.ask()
-            try:
-                mem.tell(trial, self.objective(trial))
-            except optuna.TrialPruned:
-                mem.tell(trial, state=TrialState.PRUNED)
-            frozen = mem.trials[trial.number]
-            with storage_errors(self.handle.target, "write"):
-                stored.add_trial(frozen)
-            done += frozen.state == TrialState.COMPLETE
-            self._after_trial(frozen, done)
+        writer = ThreadPoolExecutor(1, thread_name_prefix="screen-store")  # in order, overlapped
+        writes: list[Future[None]] = []
+        try:
+            while done < self.screen.trials and budget > 0:
+                budget -= 1
+                trial = mem.ask()
+                try:
+                    mem.tell(trial, self.objective(trial))
+                except optuna.TrialPruned:
+                    mem.tell(trial, state=TrialState.PRUNED)
+                frozen = mem.trials[trial.number]
+                writes.append(writer.submit(stored.add_trial, frozen))
+                if writes[0].done():
+                    writes.pop(0).result()  # a storage error surfaces now
+                done += frozen.state == TrialState.COMPLETE
+                self._after_trial(frozen, done)
+        finally:
+            writer.shutdown(wait=True)  # every finished trial is stored, also on Ctrl-C
+        with storage_errors(self.handle.target, "write"):
+            for write in writes:
+                write.result()
 
     def run(self, live: optuna.Study) -> list[int] | None:
         """Screen to `screen.trials` COMPLETE trials, then queue the top ones in `live`
