@@ -47,6 +47,29 @@ class DeploymentFault(DeploymentError):
     not the configuration's. The trial is FAIL with the reason and its configuration is measured
     again once, after the deployment has been brought back."""
 
+    @property
+    def fault(self) -> str:
+        """What the trial's `fault` attr stores."""
+        return str(self)
+
+
+class MeasurementFault(DeploymentFault):
+    """The metrics source could not measure a trial's window (`DynamoMetricsResult.fault`:
+    unreachable, no active target, a target down or not scraped inside the window, a window
+    query failed): the measurement's fault, not the configuration's. It takes the deployment
+    fault's path: the trial is FAIL and its configuration is measured again once."""
+
+    PREFIX = "metrics: "
+
+    @property
+    def fault(self) -> str:
+        return f"{self.PREFIX}{self}"
+
+    @classmethod
+    def describes(cls, fault: str) -> bool:
+        """Whether a stored `fault` attr is a measurement fault's."""
+        return fault.startswith(cls.PREFIX)
+
 
 class WorkloadError(DynamoTuneError):
     """A workload could not run (not: a failed request, which is data on its record)."""

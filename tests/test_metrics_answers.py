@@ -230,7 +230,7 @@ def window_routes(
         query = request.url.params["query"]
         asked.append(query)
         if query.startswith("up["):
-            return matrix([(end - 0.6, "1"), (end + 0.4, "1")], labels={"instance": "x"})
+            return matrix([(end - 0.6, "1"), (end + 0.4, "1")], labels={"instance": "127.0.0.1:1"})
         for name, answer in deltas.items():
             if query.startswith(f"({name} @"):
                 if isinstance(answer, Exception):
@@ -242,7 +242,9 @@ def window_routes(
     return asked
 
 
-async def test_window_query_error_lands_in_errors_only(respx_mock: respx.MockRouter) -> None:
+async def test_window_query_error_lands_in_errors_and_is_a_fault(
+    respx_mock: respx.MockRouter,
+) -> None:
     end = time.time() - 5
     window_routes(
         respx_mock,
@@ -257,9 +259,9 @@ async def test_window_query_error_lands_in_errors_only(respx_mock: respx.MockRou
     result = await PrometheusBackend(URL).collect(end - 60, end)
     assert result.requests_per_minute == pytest.approx(12.0)
     assert result.token_throughput is None
-    assert result.errors == [
-        f"dynamo_frontend_output_tokens_total: HTTP 422 from {URL}/api/v1/query: too many"
-    ]
+    error = f"dynamo_frontend_output_tokens_total: HTTP 422 from {URL}/api/v1/query: too many"
+    assert result.errors == [error]
+    assert result.fault == f"1 window queries failed: {error}"  # not the deployment's doing
     assert result.scrape_wait_seconds is not None and result.scrape_wait_seconds < 1
 
 

@@ -474,8 +474,8 @@ def _fake_study_with_real_metrics(
     def services(handle: StudyHandle) -> Any:
         metrics = handle.loaded.spec.metrics
 
-        async def check(endpoints: Endpoints) -> None:
-            await preflight(metrics, endpoints)
+        async def check(endpoints: Endpoints, notify: Any) -> None:
+            await preflight(metrics, endpoints, notify)
 
         return dataclasses.replace(
             stack.services(handle),
@@ -499,9 +499,11 @@ def test_a_trial_with_rejected_credentials_fails_with_the_401_reason(
     path, services = _fake_study_with_real_metrics(tmp_path, bearer_proxy.url, check_first=False)
     with pytest.raises(RunStopped):
         run_study_file(path, services)
-    (trial,) = open_study(path).get_trials()
-    assert trial.state.name == "FAIL"
+    # a measurement fault: FAIL, its configuration queued again once
+    trial, retry = open_study(path).get_trials()
+    assert (trial.state.name, retry.state.name) == ("FAIL", "WAITING")
     assert rejected(bearer_proxy.url) in trial.user_attrs[TrialAttr.FAIL_REASON]
+    assert trial.user_attrs[TrialAttr.FAULT].startswith("metrics: ")
     assert "kv_efficiency" not in trial.user_attrs and "ttft_p95_seconds" not in trial.user_attrs
 
 

@@ -43,6 +43,7 @@ def test_public_names_are_pinned() -> None:
         "url_has_credentials",
         "validate_http_url",
         "validate_weights",
+        "wait_for_targets",
         "window_delta_query",
     ]
 

@@ -146,26 +146,30 @@ class _PrometheusGoesAway(FakeMetricsBackend):
         return await super().collect(start, end)
 
 
-def test_prometheus_going_away_mid_study_fails_trials_until_the_guard_stops_the_run(
+def test_prometheus_going_away_mid_study_fails_trials_as_faults_until_the_guard_stops_the_run(
     tmp_path: Path,
 ) -> None:
     path = write_study(tmp_path, {"study.n_trials": 4, "study.max_failures_in_a_row": 2})
     stack = fake_stack()
     stack.metrics = _PrometheusGoesAway(stack.cluster)
-    reason = (
-        "collect: MetricsError: the metrics source could not be read: "
+    fault = (
+        "the metrics source could not be read: "
         "prometheus at http://127.0.0.1:10 is unreachable: connection refused"
     )
+    reason = f"collect: MeasurementFault: {fault}"
+    out = io.StringIO()
     with pytest.raises(RunStopped) as stopped:
-        run_study_file(path, stack.services)
+        run_study_file(path, stack.services, report=TextReporter(out))
     assert str(stopped.value) == (
         f"2 trials in a row failed (study.max_failures_in_a_row = 2); last: {reason}"
     )
     trials = open_study(path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "FAIL"]
     assert [t.user_attrs["fail_reason"] for t in trials[1:]] == [reason, reason]
-    # not a deployment fault: no retry queued, and each trial asked the source again
-    assert not [t for t in trials if "fault" in t.user_attrs or "retry_of" in t.user_attrs]
+    # a measurement fault: the configuration is measured once more, then not again
+    assert [t.user_attrs["fault"] for t in trials[1:]] == [f"metrics: {fault}"] * 2
+    assert trials[2].user_attrs["retry_of"] == 1 and trials[2].params == trials[1].params
+    assert "trial #1: metrics fault; configuration re-enqueued once" in out.getvalue()
     assert [e for e, _ in stack.cluster.events].count("workload") == 3
     assert stack.cluster.stopped
 

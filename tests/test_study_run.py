@@ -16,7 +16,7 @@ from dynamo_tune.cli.run_output import TextReporter
 from dynamo_tune.errors import RunStopped, SpecError
 from dynamo_tune.study import run_study_file
 from dynamo_tune.study.spec.loading import load_spec
-from dynamo_tune.study.trial.outcome import recompute_score
+from dynamo_tune.study.trial.outcome import NO_DATA, recompute_score
 
 
 def _states(study: optuna.Study) -> list[str]:
@@ -145,7 +145,7 @@ def test_incomplete_metrics_complete_with_the_violation_recorded(tmp_path: Path)
         assert t.state == TrialState.COMPLETE
         assert t.value == 0.0
         assert t.constraints["metrics_complete"] == 1.0
-        assert "metrics incomplete: itl_p95_seconds missing" in t.user_attrs["violations"]
+        assert f"metrics incomplete: itl_p95_seconds {NO_DATA}" in t.user_attrs["violations"]
         assert t.user_attrs["errors"] == ["itl_p95: no data"]
         assert t.user_attrs["feasible"] is False
 
@@ -288,6 +288,6 @@ def test_a_metrics_source_that_answers_nothing_fails_the_trial_with_its_reason(
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
     for t in trials:
         assert t.user_attrs["fail_reason"] == (
-            "collect: MetricsError: the metrics source could not be read: "
+            "collect: MeasurementFault: the metrics source could not be read: "
             "prometheus at http://127.0.0.1:10 is unreachable: connection refused"
         )

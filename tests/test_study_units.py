@@ -35,7 +35,7 @@ from dynamo_tune.study.spec.space import SearchSpace, fixed_values, grid_values,
 from dynamo_tune.study.store.samplers import constraints_from_attrs, run_seed
 from dynamo_tune.study.store.storage import resolve_storage
 from dynamo_tune.study.trial.objective import Objective
-from dynamo_tune.study.trial.outcome import Measurement, evaluate
+from dynamo_tune.study.trial.outcome import NO_DATA, Measurement, evaluate
 from dynamo_tune.study.trial.record import TrialRecord
 from dynamo_tune.workload.result import WorkloadReport
 from dynamo_tune.workload.spec import AgenticWorkloadSpec
@@ -173,7 +173,7 @@ def test_missing_objective_metric_gets_the_worst_value() -> None:
     out = evaluate([_measurement(None)], objective)
     assert out.values[0] == pytest.approx(0.5) and math.isinf(out.values[1])
     assert out.constraints["metrics_complete"] == 1.0
-    assert out.violations == ["metrics incomplete: ttft_p95_seconds missing"]
+    assert out.violations == [f"metrics incomplete: ttft_p95_seconds {NO_DATA}"]
 
 
 def test_progress_formatting() -> None:

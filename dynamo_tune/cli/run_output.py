@@ -26,6 +26,7 @@ from dynamo_tune.study.run.events import (
     StudyOpened,
     TrialFinished,
     VerdictReached,
+    Waiting,
     Warned,
 )
 from dynamo_tune.study.run.progress import duration, overhead_share
@@ -108,7 +109,9 @@ def event_lines(event: Event) -> list[str]:
         what = _FAULT_OUTCOME.get(
             event.outcome, f"not retried again (it was the retry of #{event.retry_of})"
         )
-        return [f"trial #{event.number}: deployment fault; configuration {what}"]
+        return [f"trial #{event.number}: {event.kind} fault; configuration {what}"]
+    if isinstance(event, Waiting):
+        return [event.message]
     if isinstance(event, Warned):
         return [f"warning: {event.message}"]
     if isinstance(event, SearchDone):

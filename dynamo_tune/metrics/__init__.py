@@ -10,6 +10,7 @@ Public names (import from here; the `_modules` are the implementation):
 - the credentials and TLS of a protected Prometheus, `PrometheusAccess` (with `BasicAuthSpec`,
   `TlsSpec`, `url_has_credentials`, the hint `USE_ENV_OR_FILE`);
 - the thin Prometheus HTTP client: `new_client`, `PrometheusAPI`, its error `QueryFailed`;
+  `wait_for_targets` (until a Prometheus scrapes every target, before the first window);
   the exact-window PromQL `window_delta_query`;
 - the pure score `optimization_score`, its weights and targets `ScoreConfig` (`DEFAULT_SCORE`,
   `validate_weights`), the KVE sources (`KVE_SOURCES`, `KveSource`), `histogram_quantile`,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     )
     from dynamo_tune.metrics._prom_api import PrometheusAPI, new_client
     from dynamo_tune.metrics._prometheus import PrometheusBackend
+    from dynamo_tune.metrics._readiness import wait_for_targets
     from dynamo_tune.metrics._scrape import ScrapeBackend
 
 _DOES_IO = {
@@ -66,6 +68,7 @@ _DOES_IO = {
     "collect_core_metrics": "_collector",
     "collect_dynamo_metrics": "_collector",
     "new_client": "_prom_api",
+    "wait_for_targets": "_readiness",
 }
 """Public name -> the module (under `dynamo_tune.metrics`) it lives in, for the names whose
 modules do I/O (httpx): imported on first use by `__getattr__`."""
@@ -101,6 +104,7 @@ __all__ = [
     "url_has_credentials",
     "validate_http_url",
     "validate_weights",
+    "wait_for_targets",
     "window_delta_query",
 ]
 

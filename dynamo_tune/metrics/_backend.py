@@ -24,6 +24,10 @@ class MetricsBackend(Protocol):
     - a source that cannot be read at all (refused, timed out, stopped answering) is not an
       exception either: `collect` returns a result with `reachable=False`, every metric None
       and the reason in `errors` (`mark_start` only records what it saw);
+    - whenever the source could not measure the window (unreachable; Prometheus: no active
+      target, a target down or not scraped inside the window, a failed window query; scrape:
+      an endpoint that did not answer at the window's start or end) `result.fault` says why
+      (also listed in `errors`): a study FAILs such a trial and measures it again;
     - `MetricsError` / `ValueError` are raised only for misuse: a bad URL or argument at
       construction, `end <= start`, `collect()` before `mark_start()`.
     """

@@ -7,6 +7,11 @@ holds all of the window's traffic and nothing fed after that scrape): the collec
 samples after `end` (`up[3i] @ end+3i`) to find each target's first scrape after `end`;
 `t1` = the latest of those + 1 ms. (`up` is committed with the scrape's samples, so its
 presence also proves the scrape's data is queryable.)
+
+Whether the scrapes measured the window at all (`window_faults`): Prometheus had an active
+target; every target is up at the window end (its first scrape past `end`); and each has at
+least one `up` sample in `(t0, t1]`, none of them 0. Anything else is a measurement fault
+(`DynamoMetricsResult.fault`), not data about the deployment.
 """
 
 from __future__ import annotations
@@ -70,3 +75,43 @@ def end_edge(first_after: dict[Labels, float], expected: int) -> float | None:
 def range_step_s(start: float, end: float) -> float:
     """Step of a range-fallback query: ~250 points, at least 1 s."""
     return max(1.0, (end - start) / 250)
+
+
+def up_in_window_query(t0: float, t1: float) -> tuple[str, float]:
+    """(query, evaluation time) returning each target's raw `up` samples in `(t0, t1]`."""
+    span_ms = max(1, round((t1 - t0) * 1000))
+    return f"up[{span_ms}ms]", t1
+
+
+def window_faults(
+    targets: Sequence[TargetState], up_samples: Matrix | None, known_targets: bool
+) -> list[str]:
+    """Why the scrapes did not measure the window, in words (empty: they did).
+
+    `targets`: the active targets after the wait for the scrape past `end` (`known_targets`
+    False without a targets API: then only the `up` series found are judged); `up_samples`:
+    the answer of `up_in_window_query` (None when it could not be read: not judged here).
+    """
+    if known_targets and not targets:
+        return ["prometheus has no active targets"]
+    faults = [
+        f"target {t.instance} is {t.health} at the window end"
+        + (f" ({t.last_error})" if t.last_error else "")
+        for t in targets
+        if t.health != "up"
+    ]
+    if up_samples is None:
+        return faults
+    values: dict[str, list[float]] = {}
+    for labels, samples in up_samples:
+        instance = dict(labels).get("instance", "?")
+        values.setdefault(instance, []).extend(value for _, value in samples)
+    wanted = [t.instance for t in targets] if known_targets else sorted(values)
+    for instance in wanted:
+        seen = values.get(instance, [])
+        if not seen:
+            faults.append(f"target {instance} was not scraped inside the window")
+        elif 0.0 in seen:
+            down = seen.count(0.0)
+            faults.append(f"target {instance} was down at {down} of {len(seen)} scrapes inside it")
+    return faults

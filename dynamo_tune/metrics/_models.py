@@ -2,7 +2,8 @@
 
 Every metric is optional (None = no data: the component is absent, the window held no
 traffic, or its query failed — failures are listed in `errors`). A genuine 0 is a value.
-`reachable` is False when the metrics source could not be read at all (see `_backend.py`).
+`reachable` is False when the metrics source could not be read at all (see `_backend.py`);
+`fault` says why the source could not measure the window (always set when not `reachable`).
 In window mode, `*_rate` fields are per-second averages over the window, quantiles describe
 every observation made inside it, and gauges are the window's max or mean (see `_queries.py`).
 """
@@ -198,6 +199,15 @@ class DynamoMetricsResult(BaseModel):
         ),
     )
     errors: list[str] = Field(default_factory=list, description="Per-query errors")
+    fault: str | None = Field(
+        default=None,
+        description=(
+            "Why the source could not measure the window, when it could not: unreachable, no "
+            "active target, a target down or not scraped inside it, a failed window query. "
+            "Not the deployment's behaviour: a study FAILs such a trial and measures it again. "
+            "None: every target was up and scraped, so a metric without a value had no data"
+        ),
+    )
 
     @model_validator(mode="after")
     def _unreachable_has_no_values(self) -> Self:
@@ -208,6 +218,8 @@ class DynamoMetricsResult(BaseModel):
                     "`reachable=False` needs every metric None and a reason in `errors`, "
                     f"but got values {values} and errors {self.errors}"
                 )
+            if self.fault is None:  # an unreachable source is always a measurement fault
+                self.fault = "the metrics source could not be read: " + "; ".join(self.errors[:3])
         return self
 
     @classmethod

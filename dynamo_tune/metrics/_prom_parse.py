@@ -29,12 +29,14 @@ Matrix = list[tuple[Labels, list[tuple[float, float]]]]
 
 @dataclass(frozen=True)
 class TargetState:
-    """One active scrape target: address, health, last scrape (unix s), interval (s)."""
+    """One active scrape target: address, health, last scrape (unix s), interval (s), the
+    last scrape's error ("" if none)."""
 
     instance: str
     health: str
     last_scrape: float | None
     interval_s: float | None
+    last_error: str = ""
 
 
 def api_data(body: Any) -> dict[str, Any]:
@@ -145,6 +147,7 @@ def parse_targets(data: dict[str, Any]) -> list[TargetState]:
                 health=str(target.get("health", "unknown")),
                 last_scrape=parse_timestamp(last) if isinstance(last, str) else None,
                 interval_s=interval_s,
+                last_error=str(target.get("lastError") or ""),
             )
         )
     return states

@@ -7,7 +7,9 @@ with the pure code shared with the scrape backend (`_window.py`). Failures follo
 `MetricsBackend` contract (`_backend.py`): a Prometheus that answers nothing, stops
 answering before the window's queries, or rejects the credentials of `access` (HTTP 401/403:
 the reason is exactly `_prom_api.rejection_reason`), gives `reachable=False`, never an
-exception.
+exception. Whether the scrapes measured the window (an active target, every target up at the
+end and scraped inside the window with `up` 1, none late past `end`, every window query
+answered) is judged too (`_edges.window_faults`); what failed is the result's `fault`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dynamo_tune.errors import MetricsError
 from dynamo_tune.metrics import _edges as edges
@@ -23,7 +25,7 @@ from dynamo_tune.metrics._access import PrometheusAccess
 from dynamo_tune.metrics._config import DEFAULT_TIMEOUT_S, validate_http_url
 from dynamo_tune.metrics._models import DynamoMetricsResult
 from dynamo_tune.metrics._prom_api import PrometheusAPI, new_client
-from dynamo_tune.metrics._prom_parse import QueryFailed, TargetState
+from dynamo_tune.metrics._prom_parse import Matrix, QueryFailed, TargetState
 from dynamo_tune.metrics._promql import RESET_LABEL, window_delta_query, window_gauge_query
 from dynamo_tune.metrics._queries import METRIC_REGISTRY, METRIC_SPECS, MetricSpec
 from dynamo_tune.metrics._series import SeriesVector, labels_of
@@ -33,12 +35,16 @@ from dynamo_tune.metrics._window import WindowData, evaluate_window
 @dataclass(frozen=True)
 class ScrapeWait:
     """Outcome of waiting for the scrape past `end`: `t1`, seconds waited, the scrape
-    interval, any problem."""
+    interval, a note (`error`), why the end edge is not measured (`fault`), the active
+    targets seen last (`known_targets` False: no targets API)."""
 
     t1: float
     waited_s: float
     interval_s: float
     error: str | None = None
+    fault: str | None = None
+    targets: tuple[TargetState, ...] = ()
+    known_targets: bool = True
 
 
 def select_specs(keys: Sequence[str] | None) -> list[MetricSpec]:
@@ -106,6 +112,7 @@ class PrometheusBackend:
             data, errors, unanswered = await fetch_window(
                 api, self.specs, start, wait.t1, wait.interval_s
             )
+            faults = [] if unanswered else await window_faults(api, start, wait)
         if api.rejection is not None:
             return DynamoMetricsResult.unreachable(
                 api.rejection, collection_timestamp=time.time(), **meta
@@ -119,11 +126,13 @@ class PrometheusBackend:
                 reason, collection_timestamp=time.time(), scrape_wait_seconds=wait.waited_s, **meta
             )
         values, reset_errors = evaluate_window(self.specs, data, end - start)
+        failed = [f"{len(errors)} window queries failed: {errors[0]}"] if errors else []
         return DynamoMetricsResult.from_values(
             values,
             collection_timestamp=time.time(),
             scrape_wait_seconds=wait.waited_s,
-            errors=([wait.error] if wait.error else []) + errors + reset_errors,
+            errors=([wait.error] if wait.error else []) + faults + errors + reset_errors,
+            fault="; ".join(faults + failed) or None,
             **meta,
         )
 
@@ -131,8 +140,8 @@ class PrometheusBackend:
         """Wait (bounded) until every target was scraped after `end`; pin `t1` (`_edges.py`).
 
         Raises `QueryFailed` (with `unreachable=True`) only when the targets API gives no
-        HTTP answer; any other problem is reported in `ScrapeWait.error`.
-        """
+        HTTP answer; any other problem is reported in `ScrapeWait.error` (a note) or
+        `ScrapeWait.fault` (the window's end is not measured)."""
         began = time.monotonic()
         try:
             targets = await self._await_targets(api, end, began)
@@ -142,15 +151,15 @@ class PrometheusBackend:
             # No targets API (a Prometheus-compatible store): sleep one interval + margin.
             interval = edges.scrape_interval([], self.scrape_interval_s)
             await asyncio.sleep(max(0.0, end + 1.2 * interval - time.time()))
-            return await self._pin_end(api, end, interval, 0, began, f"targets API: {exc}")
-        if not targets:
-            message = "prometheus has no active targets"
-            interval = edges.scrape_interval([], self.scrape_interval_s)
-            return ScrapeWait(time.time(), time.monotonic() - began, interval, message)
+            wait = await self._pin_end(api, end, interval, 0, began, f"targets API: {exc}", None)
+            return replace(wait, known_targets=False)
         interval = edges.scrape_interval(targets, self.scrape_interval_s)
+        if not targets:  # `window_faults` names it
+            return ScrapeWait(time.time(), time.monotonic() - began, interval)
         late = edges.pending(targets, end)
-        note = f"targets not scraped since the window end: {late}" if late else None
-        return await self._pin_end(api, end, interval, len(targets), began, note)
+        fault = f"targets not scraped since the window end: {late}" if late else None
+        wait = await self._pin_end(api, end, interval, len(targets), began, None, fault)
+        return replace(wait, targets=tuple(targets))
 
     async def _await_targets(
         self, api: PrometheusAPI, end: float, began: float
@@ -172,26 +181,43 @@ class PrometheusBackend:
         expected: int,
         began: float,
         note: str | None,
+        fault: str | None,
     ) -> ScrapeWait:
         """`t1` from the raw `up` samples after `end`, retried while some are missing
-        (unless `note` already reports a problem: then once, with whatever is there)."""
+        (unless `note` or `fault` already reports a problem: then once, with whatever is
+        there). No scrape after `end` for some target is a fault (the window's tail is not
+        measured)."""
         query, at = edges.up_after_query(end, interval)
         while True:
             waited = time.monotonic() - began
             try:
                 first = edges.first_scrapes_after(await api.query_matrix(query, at=at), end)
             except QueryFailed as exc:
-                message = note or f"cannot read scrape times: {exc}"
-                return ScrapeWait(time.time(), waited, interval, message)
+                reason = fault or f"cannot read scrape times: {exc}"
+                return ScrapeWait(time.time(), waited, interval, note, reason)
             t1 = edges.end_edge(first, expected)
             if t1 is not None:
-                return ScrapeWait(t1, time.monotonic() - began, interval, note)
-            if note is not None or waited > edges.max_wait_s(interval):
+                return ScrapeWait(t1, time.monotonic() - began, interval, note, fault)
+            if note is not None or fault is not None or waited > edges.max_wait_s(interval):
                 t1 = edges.end_edge(first, 1) or time.time()
-                missing = f"{expected - len(first)} of {expected} targets"
-                message = note or f"no scrape after the window end seen for {missing}"
-                return ScrapeWait(t1, time.monotonic() - began, interval, message)
+                missing = f"{expected - len(first)} of {expected}" if expected else "any"
+                missing += " targets" if expected else " target"
+                reason = fault or f"no scrape after the window end seen for {missing}"
+                return ScrapeWait(t1, time.monotonic() - began, interval, note, reason)
             await asyncio.sleep(edges.poll_every_s(interval))
+
+
+async def window_faults(api: PrometheusAPI, t0: float, wait: ScrapeWait) -> list[str]:
+    """Why the scrapes did not measure `(t0, wait.t1]` (`_edges.window_faults`), in words."""
+    faults = [wait.fault] if wait.fault else []
+    up: Matrix | None = None
+    if wait.targets or not wait.known_targets:
+        query, at = edges.up_in_window_query(t0, wait.t1)
+        try:
+            up = await api.query_matrix(query, at=at)
+        except QueryFailed as exc:
+            faults.append(f"cannot read the targets' scrapes inside the window: {exc}")
+    return edges.window_faults(wait.targets, up, wait.known_targets) + faults
 
 
 def _gauge_series(specs: Sequence[MetricSpec]) -> set[str]:

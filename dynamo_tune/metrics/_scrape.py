@@ -7,7 +7,8 @@ or before `start` (as Prometheus's `x @ start`) go through the same pure code as
 Prometheus backend (`_snapshots.py`, `_window.py`), so both give the same result.
 `mark_start()` and `collect()` must run in the same event loop (one trial, one `asyncio.run`).
 Failures follow the `MetricsBackend` contract (`_backend.py`): when no endpoint answered both
-a snapshot at or before `start` and the one at the end, `collect` gives `reachable=False`.
+a snapshot at or before `start` and the one at the end, `collect` gives `reachable=False`;
+when only some did, the result's `fault` names the others (the window was not measured).
 """
 
 from __future__ import annotations
@@ -144,10 +145,13 @@ class ScrapeBackend:
         samples = [merge([s[url] for url in both if url in s]) for _, s in timeline]
         data = window_from_snapshots(self.specs, samples)
         values, reset_errors = evaluate_window(self.specs, data, end - start)
+        lost = [url for url in self.metrics_urls if url not in both]
+        fault = f"/metrics not read at both window edges: {', '.join(lost)}" if lost else None
         return DynamoMetricsResult.from_values(
             values,
             collection_timestamp=time.time(),
             scrape_wait_seconds=0.0,
             errors=errors + reset_errors,
+            fault=fault,
             **meta,
         )

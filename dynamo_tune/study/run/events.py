@@ -54,15 +54,25 @@ class TrialFinished:
 
 
 FaultOutcome = Literal["requeued", "was_retry", "confirmation"]
+FaultKind = Literal["deployment", "metrics"]
 
 
 @dataclass(frozen=True)
 class FaultRetried:
-    """Trial `number` failed by a deployment fault: what happened to its configuration."""
+    """Trial `number` failed by a deployment fault or a measurement fault (`kind`): what
+    happened to its configuration."""
 
     number: int
     outcome: FaultOutcome
     retry_of: int | None
+    kind: FaultKind = "deployment"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The run waits for something before its first trial (e.g. Prometheus's first scrapes)."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,7 @@ Event = (
     | SearchTargetReached
     | TrialFinished
     | FaultRetried
+    | Waiting
     | Warned
     | SearchDone
     | ConfirmationPlanned

@@ -11,7 +11,7 @@ events (`events.Reporter`); it prints nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import optuna
@@ -32,6 +32,7 @@ from dynamo_tune.study.run.events import (
     SearchTargetReached,
     StudyOpened,
     VerdictReached,
+    Waiting,
     ignore,
 )
 from dynamo_tune.study.run.monitor import Monitor
@@ -118,7 +119,7 @@ def run_study(
     try:
         asyncio.run(deployment.start())
         if services.preflight is not None:
-            asyncio.run(services.preflight(deployment.endpoints()))
+            asyncio.run(services.preflight(deployment.endpoints(), _say(report)))
         if searching:
             monitors.append(_run_stage(handle, objective, searching_stage, report, warned))
             report(
@@ -142,6 +143,15 @@ def run_study(
     if summary.verdict is None and (shown := screen_agreement(handle)) is not None:
         report(ScreenAgreementReached(shown))  # without a verdict to carry it
     return summary
+
+
+def _say(report: Reporter) -> Callable[[str], None]:
+    """Where the pre-run check says that it waits: a `Waiting` event."""
+
+    def waiting(message: str) -> None:
+        report(Waiting(message))
+
+    return waiting
 
 
 def screen_agreement(handle: StudyHandle) -> ScreenAgreement | None:

@@ -3,8 +3,9 @@ the study storage.
 
 `Monitor` is the Optuna callback of one stage. It reports `TrialFinished`; stops the stage
 when the stage says so or after `max_failures` FAIL trials in a row; re-enqueues once the
-configuration of a trial a deployment fault failed (`store.recovery.reenqueue_once`: never a
-retry's, never a confirmation measurement's, which the confirmation plan re-queues); and
+configuration of a trial a deployment or measurement fault failed (the trial's `fault` attr;
+`store.recovery.reenqueue_once`: never a retry's, never a confirmation measurement's, which the
+confirmation plan re-queues); and
 warns once per run when a kv-mode trial's router applied no KV events (`outcome.NO_KV_EVENTS`).
 """
 
@@ -13,8 +14,9 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from dynamo_tune.errors import RunStopped
+from dynamo_tune.errors import MeasurementFault, RunStopped
 from dynamo_tune.study.run.events import (
+    FaultKind,
     FaultOutcome,
     FaultRetried,
     Reporter,
@@ -71,7 +73,7 @@ class Monitor:
             self.fail_streak += 1
             self.last_fail_reason = record.fail_reason or "unknown"
             if record.fault:
-                self._retry_fault(study, trial, record)
+                self._retry_fault(study, trial, record, record.fault)
         else:
             self.fail_streak = 0
         if NO_KV_EVENTS in record.violations and NO_KV_EVENTS_WARNING not in self.warned:
@@ -88,12 +90,15 @@ class Monitor:
                 f"{self.max_failures}); last: {self.last_fail_reason}"
             )
 
-    def _retry_fault(self, study: optuna.Study, trial: FrozenTrial, record: TrialRecord) -> None:
-        """Measure a configuration a deployment fault interrupted once more."""
+    def _retry_fault(
+        self, study: optuna.Study, trial: FrozenTrial, record: TrialRecord, fault: str
+    ) -> None:
+        """Measure a configuration a deployment or measurement fault interrupted once more."""
         if reenqueue_once(study, trial):
             outcome: FaultOutcome = "requeued"
         elif record.retry_of is not None:
             outcome = "was_retry"
         else:
             outcome = "confirmation"
-        self.report(FaultRetried(record.number, outcome, record.retry_of))
+        kind: FaultKind = "metrics" if MeasurementFault.describes(fault) else "deployment"
+        self.report(FaultRetried(record.number, outcome, record.retry_of, kind))

@@ -3,10 +3,13 @@
 `build_services` is what `dynamo-tune run` uses; tests build `TrialServices` from fakes.
 Before the first trial, `preflight` checks that the metrics source answers (with the study's
 credentials), so an unreachable Prometheus or a rejected credential is one clear error
-(exit 2) and no trial is recorded. `metrics.backend: auto` is resolved here, per endpoints.
+(exit 2) and no trial is recorded; a Prometheus is also waited for until it scrapes every
+target (`metrics.wait_for_targets`). `metrics.backend: auto` is resolved here, per endpoints.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import httpx
 
@@ -20,6 +23,7 @@ from dynamo_tune.metrics import (
     QueryFailed,
     ScrapeBackend,
     new_client,
+    wait_for_targets,
 )
 from dynamo_tune.study.spec.schema import MetricsSpec
 from dynamo_tune.study.spec.space import Candidate
@@ -59,8 +63,20 @@ def metrics_backend(metrics: MetricsSpec, endpoints: Endpoints) -> MetricsBacken
     )
 
 
-async def preflight(metrics: MetricsSpec, endpoints: Endpoints) -> None:
-    """MetricsError unless the metrics source answers now (to the study's credentials)."""
+def _quiet(message: str) -> None:
+    """Drops what the pre-run check says while it waits."""
+
+
+async def preflight(
+    metrics: MetricsSpec, endpoints: Endpoints, notify: Callable[[str], None] = _quiet
+) -> None:
+    """MetricsError unless the metrics source answers now (to the study's credentials) and,
+    for a Prometheus, can measure a window: it has at least one active target, and every
+    active target is up and was scraped after this check began. It waits for that at most
+    10 scrape intervals plus 10 s (the deployment's interval, else the targets' longest,
+    else 15 s), saying once through `notify` that it waits
+    (`waiting for Prometheus to scrape 3 targets (up to 20 s)`); past that the MetricsError
+    names what is missing."""
     if not uses_prometheus(metrics, endpoints):
         urls = list(endpoints.metrics_urls)
         if not urls:
@@ -80,6 +96,7 @@ async def preflight(metrics: MetricsSpec, endpoints: Endpoints) -> None:
         api = PrometheusAPI(client, url)
         try:
             await api.query("vector(1)")
+            await wait_for_targets(api, endpoints.scrape_interval_s, notify)
         except QueryFailed as exc:
             raise MetricsError(
                 api.rejection or f"Prometheus at {url} does not answer: {exc}"
@@ -104,8 +121,8 @@ def build_services(handle: StudyHandle) -> TrialServices:
     # (a missing file, a malformed line) is a `SpecError` for the command, not a FAIL trial.
     built[spec.workload.model_dump_json()] = make_workload(spec.workload, block_size=size)
 
-    async def check(endpoints: Endpoints) -> None:
-        await preflight(spec.metrics, endpoints)
+    async def check(endpoints: Endpoints, notify: Callable[[str], None]) -> None:
+        await preflight(spec.metrics, endpoints, notify)
 
     return TrialServices(
         deployment=make_deployment(spec.deployment),

@@ -13,13 +13,17 @@ violated constraint complete the trial with the violation recorded.
 Quiet gap: one trial's window must not start before the deployment's quiet gap
 (`dynamo_tune.deploy.base.quiet_gap_seconds`: two scrape intervals plus a margin) after the
 previous run's last traffic (`WorkloadReport.last_traffic`: a steady window ends before the
-run's drain), so no scrape holds traffic of two trials. A metrics source that
-could not be read (`DynamoMetricsResult.reachable` False) fails the trial with its reason.
+run's drain), so no scrape holds traffic of two trials.
 
 Faults: a deployment that broke during the workload (`check_health` names what) fails the
 trial with a `DeploymentFault` — also when the workload itself failed because of it — and
 stores the reason in `fault` too; the run re-enqueues the configuration once (`run.monitor`) and
-the next `apply` brings the deployment back.
+the next `apply` brings the deployment back. A window the metrics source could not measure
+(`DynamoMetricsResult.fault`: unreachable, no active target, a target down or not scraped
+inside the window, a failed window query; decided by the backend) is a `MeasurementFault`,
+the same path: FAIL, `fault` = `metrics: <reason>`, re-enqueued once. Only what the
+configuration did (failed requests, a violated constraint, a metric without data while every
+target was up and scraped) completes a trial as infeasible (`outcome.evaluate`).
 
 Which trials are measured is the run's stage's decision (`run.stages` admits or prunes a trial
 before the objective sees it); the objective measures whatever it is handed.
@@ -36,7 +40,7 @@ from typing import Any, Protocol
 import optuna
 
 from dynamo_tune.deploy.base import Deployment, Endpoints
-from dynamo_tune.errors import DeploymentFault, MetricsError
+from dynamo_tune.errors import DeploymentFault, MeasurementFault
 from dynamo_tune.metrics import MetricsBackend
 from dynamo_tune.study.spec.schema import StudySpec
 from dynamo_tune.study.spec.space import Candidate, SearchSpace, make_candidate
@@ -61,7 +65,8 @@ class TrialServices:
     workload_for: Callable[[Candidate], Workload]
     metrics_for: Callable[[Endpoints], MetricsBackend]
     artifacts: ArtifactSink | None = None
-    preflight: Callable[[Endpoints], Coroutine[Any, Any, None]] | None = None
+    preflight: Callable[[Endpoints, Callable[[str], None]], Coroutine[Any, Any, None]] | None = None
+    """Checked once before the first trial, given the endpoints and where to say it waits."""
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -98,8 +103,8 @@ class Objective:
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL
             self._abandoned()
             trial.set_user_attr(TrialAttr.FAIL_REASON, f"{stage[0]}: {type(exc).__name__}: {exc}")
-            if isinstance(exc, DeploymentFault):
-                trial.set_user_attr(TrialAttr.FAULT, str(exc))
+            if isinstance(exc, DeploymentFault):  # a `MeasurementFault` too
+                trial.set_user_attr(TrialAttr.FAULT, exc.fault)
             raise
         outcome = evaluate(measurements, self.spec.objective)
         outcome.attrs[TrialAttr.HINTS] = candidate.hints.model_dump(mode="json", exclude_none=True)
@@ -144,10 +149,8 @@ class Objective:
             t_collect = services.clock()
             result = await backend.collect(report.window_start, report.window_end)
             self.timings[TrialAttr.COLLECT_SECONDS] += services.clock() - t_collect
-            if not result.reachable:
-                raise MetricsError(
-                    "the metrics source could not be read: " + "; ".join(result.errors[:3])
-                )
+            if result.fault is not None:
+                raise MeasurementFault(result.fault)
             measurements.append(
                 Measurement(applied, report, result, started=started, finished=services.clock())
             )

@@ -8,7 +8,9 @@ values (<= 0 feasible) and the violations in words.
 
 A missing objective metric gets the worst value of its direction (0 for maximize — every
 metric here is >= 0 — and +inf for minimize); the trial still completes, so samplers learn
-from it, and the `metrics_complete` constraint marks it infeasible.
+from it, and the `metrics_complete` constraint marks it infeasible. Such a metric had no data
+although the source measured the window: a window it could not measure never gets here (the
+objective FAILs it as a `MeasurementFault`).
 
 A kv-mode trial (KV events expected) whose workload had prefix reuse to find but whose router
 applied no KV event records the violation `NO_KV_EVENTS` (no constraint: the deployment, not
@@ -28,6 +30,8 @@ from dynamo_tune.study.spec.schema import ConstraintSpec, ObjectiveSpec
 from dynamo_tune.study.trial.attr_keys import CORE_KEYS, WORKLOAD_KEYS, ConstraintKey, TrialAttr
 from dynamo_tune.workload.result import WorkloadReport
 
+NO_DATA = "missing (no data from the deployment in a window the source measured)"
+"""How an incomplete trial's violation states why: never a measurement fault, which FAILs."""
 NO_KV_EVENTS = "kv router applied no KV events (routing was load-aware only)"
 """The violation of a kv-mode trial whose router saw no KV event (see `kv_signal_dead`)."""
 NO_KV_EVENTS_WARNING = (
@@ -99,7 +103,7 @@ def measurement_attrs(m: Measurement) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         k: v
         for k, v in m.result.model_dump(mode="json").items()
-        if v is not None and k != TrialAttr.ERRORS
+        if v is not None and k not in (TrialAttr.ERRORS, TrialAttr.FAULT)
     }
     attrs.update(m.core.model_dump(mode="json"))
     for key in WORKLOAD_KEYS:
@@ -180,7 +184,7 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
         absent += [
             k for k in missing_per_repeat[chosen] if k not in absent and k != TrialAttr.SCORE
         ]
-        violations.append(f"metrics incomplete: {', '.join(absent) or 'unknown'} missing")
+        violations.append(f"metrics incomplete: {', '.join(absent) or 'unknown'} {NO_DATA}")
     constraints[ConstraintKey.WORKLOAD_OK] = 1.0 if m.report.failed else 0.0
     if m.report.failed:
         violations.append(
