@@ -238,3 +238,32 @@ def test_a_pareto_study_confirms_its_front_per_objective(
     shown = json.loads(capsys.readouterr().out)
     assert shown["confirmed"] is True
     assert [b["number"] for b in shown["best"]] == [c.trial for c in verdict.configs]
+
+
+def test_a_shortfall_queued_twice_is_measured_once(tmp_path: Path) -> None:
+    """Two runners that plan the confirmation at once both queue the shortfall (the queueing
+    takes no lock); the stage measures each configuration `repeats` times, prunes the rest."""
+    from dynamo_tune.study.confirmation import plan as confirmation_plan
+    from dynamo_tune.study.run.stages import ENOUGH_MEASURED
+    from dynamo_tune.study.trial.record import enqueue
+
+    path = write_study(tmp_path, {**GRID, "study.confirm": False})
+    stack = fake_stack()
+    run_study_file(path, stack.services)
+    study = open_study(path)
+    plan = confirmation_plan.extend_plan(study, 2, 2)
+    assert plan is not None
+    assert confirmation_plan.enqueue_missing(study, plan) == 6
+    for t in study.get_trials(states=(TrialState.WAITING,)):  # the second runner's copies
+        enqueue(study, t.system_attrs["fixed_params"], t.user_attrs)
+    confirm_study_file(path, stack.services, top=2, repeats=2)
+    confirmations = _confirmations(path)
+    assert len(confirmations) == 12
+    complete: dict[int, int] = {}
+    for t in confirmations:
+        if t.state == TrialState.COMPLETE:
+            complete[t.user_attrs["confirms"]] = complete.get(t.user_attrs["confirms"], 0) + 1
+        else:
+            assert t.state == TrialState.PRUNED
+            assert t.user_attrs["fail_reason"] == ENOUGH_MEASURED
+    assert complete == {n: 2 for n in plan.members}

@@ -142,6 +142,10 @@ def test_validate_ok_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "ok: study 'fake': 5 searched parameters, sampler tpe" in out
     assert f"sqlite:///{tmp_path.resolve()}/fake.db" in out
+    assert "timeout_s" not in out
+    assert main(["validate", str(write_study(tmp_path, {"study/timeout_s": 90}))]) == 0
+    out = capsys.readouterr().out
+    assert "timeout_s: 90 s bounds the live search only" in out
 
 
 def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:

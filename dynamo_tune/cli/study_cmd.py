@@ -97,6 +97,11 @@ def _validate(args: argparse.Namespace) -> int:
         f"sampler {spec.study.sampler.name}, {spec.study.n_trials} trials, "
         f"storage {target.display}"
     )
+    if spec.study.timeout_s is not None:
+        print(
+            f"timeout_s: {spec.study.timeout_s:g} s bounds the live search only; the screen and "
+            "the confirmation run to their end"
+        )
     if spec.study.screen is not None:
         from dynamo_tune.study.spec.screening import screen_scope
 

@@ -7,7 +7,10 @@ own is pruned, not measured), how far it is, when to stop, and how Optuna should
   ahead only while the COMPLETE search trials plus the RUNNING ones numbered before it are
   fewer than the target (trial numbers are handed out atomically, so concurrent runners never
   overshoot); a run stops once COMPLETE plus RUNNING reach it.
-- `ConfirmationStage`: the queued confirmation measurements of a plan, then stop. Its trials
+- `ConfirmationStage`: the queued confirmation measurements of a plan, then stop. Two runners
+  may queue the same shortfall (the queueing takes no lock); a measurement goes ahead only
+  while its configuration's COMPLETE measurements plus the RUNNING ones numbered before it
+  are fewer than the plan's repeats, so the extra one is pruned, never measured. Its trials
   have fixed params: no sampler proposes anything, and a search sampler must not act on them
   (the grid sampler stops a study it deems done), so it runs under a `RandomSampler`.
 """
@@ -27,6 +30,7 @@ from dynamo_tune.study.trial.selection import best_trials, search_trials
 
 TARGET_TAKEN = "n_trials reached by other runners"
 NOTHING_LEFT = "no confirmation measurement left in the queue"
+ENOUGH_MEASURED = "its configuration has all its confirmation measurements (queued twice)"
 
 
 class Stage(Protocol):
@@ -125,8 +129,18 @@ class ConfirmationStage:
         return confirmation_plan.waiting(study) > 0
 
     def admit(self, trial: optuna.Trial) -> None:
-        if not TrialRecord.from_trial(trial).is_confirmation:
+        record = TrialRecord.from_trial(trial)
+        if not record.is_confirmation:
             raise optuna.TrialPruned(NOTHING_LEFT)
+        ahead = 0
+        for r in records(trial.study, TrialState.COMPLETE, TrialState.RUNNING):
+            if not r.is_confirmation or r.confirms != record.confirms or r.number == trial.number:
+                continue
+            if r.state == TrialState.COMPLETE or r.number < trial.number:
+                ahead += 1
+        if ahead >= self.plan.repeats:  # two runners queued the same shortfall
+            trial.set_user_attr(TrialAttr.FAIL_REASON, ENOUGH_MEASURED)
+            raise optuna.TrialPruned(ENOUGH_MEASURED)
 
     def progress(self, study: optuna.Study) -> tuple[int, int, int]:
         done = confirmation_plan.measurements(study, (TrialState.COMPLETE,))

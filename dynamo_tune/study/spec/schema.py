@@ -87,7 +87,11 @@ class StudySection(_Strict):
         description="Optuna storage URL or journal:PATH (None: sqlite:///<name>.db)",
     )
     n_trials: int = Field(ge=1, description="Total COMPLETE trials the study should reach")
-    timeout_s: float | None = Field(default=None, gt=0, description="Wall-time budget of a run")
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Wall-time budget of a run's live search (not its screen or confirmation)",
+    )
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     baseline: dict[str, Scalar] | None = Field(
         default=None, description="Dotted settings of the reference trial, enqueued once, first"
