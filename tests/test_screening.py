@@ -834,3 +834,21 @@ def test_screen_line_says_when_the_screen_predicted(rho: float, n: int) -> None:
     assert f"Spearman's rho {rho:.2f} over {n} configurations" in line
     assert "the screen predicted the live ranking here" in line
     assert "did not predict" not in line
+
+
+def test_an_engine_model_dynamo_refuses_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = {**ENGINE, "args": {"no_such_field": 1}}
+    overrides = {
+        "deployment": EXTERNAL,
+        "search_space": WORKLOAD_SPACE,
+        "study.baseline": None,
+        "study.screen": {**SCREEN, "engine": engine},
+    }
+    path = write_study(tmp_path, overrides, name="engine.yaml")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dynamo-tune: error: study.screen.engine: Dynamo's replay refuses")
+    assert "no_such_field" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["engine.yaml"]  # nothing stored

@@ -91,6 +91,10 @@ def _validate(args: argparse.Namespace) -> int:
     spec = loaded.spec
     target = storage_target(loaded)
     make_sampler(spec)  # SpecError if the sampler's packages are missing
+    if spec.study.screen is not None:
+        from dynamo_tune.study.run.screening import checked_engine
+
+        checked_engine(spec)  # SpecError if Dynamo refuses the engine model
     check_location(target)  # StorageError if its folder cannot be created
     print(
         f"ok: study {spec.study.name!r}: {len(spec.search_space)} searched parameters, "

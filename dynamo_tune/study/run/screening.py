@@ -71,6 +71,28 @@ def live_only_values(spec: StudySpec) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in scope.live_only}
 
 
+def checked_engine(spec: StudySpec) -> dict[str, Any]:
+    """The replay's engine arguments of `spec`'s screen, accepted by Dynamo (else a located
+    `SpecError` with Dynamo's own message)."""
+    engine = screen_engine(spec)
+    args = engine_args(
+        block_size=engine.block_size,
+        num_gpu_blocks=engine.num_gpu_blocks,
+        speedup_ratio=engine.speedup_ratio,
+        **engine.args,
+    )
+    try:
+        check_engine(args)
+    except ValueError as exc:
+        where = (
+            "study.screen.engine"
+            if spec.study.screen and spec.study.screen.engine
+            else "deployment.mocker"
+        )
+        raise SpecError(f"{where}: Dynamo's replay refuses the engine model: {exc}") from None
+    return args
+
+
 class Screening:
     """One run's screening stage (see the module)."""
 
@@ -90,19 +112,8 @@ class Screening:
         self.space = SearchSpace({n: spec.search_space[n] for n in self.scope.screened})
         self.full_space = SearchSpace(spec.search_space)
         self.live_only = live_only_values(spec)
-        engine = screen_engine(spec)
-        self.engine = engine_args(
-            block_size=engine.block_size,
-            num_gpu_blocks=engine.num_gpu_blocks,
-            speedup_ratio=engine.speedup_ratio,
-            **engine.args,
-        )
-        try:
-            check_engine(self.engine)
-        except ValueError as exc:
-            where = "study.screen.engine" if spec.study.screen.engine else "deployment.mocker"
-            raise SpecError(f"{where}: Dynamo's replay refuses the engine model: {exc}") from None
-        self.workers = engine.workers
+        self.engine = checked_engine(spec)
+        self.workers = screen_engine(spec).workers
         self.replayer: Replayer | None = None
         self.workload_for = workload_for
         self.report = report
