@@ -5,7 +5,9 @@ continues an existing study until the target is reached (`stages.SearchStage`), 
 confirmation, measures the plan's queued measurements (`stages.ConfirmationStage`) and
 decides, stores and reports the verdict. After `study.max_failures_in_a_row` consecutive FAIL
 trials a stage stops with the last reason (`RunStopped`). The loop reports what happens as
-events (`events.Reporter`); it prints nothing.
+events (`events.Reporter`); it prints nothing. It asks and tells each trial itself (`trials`):
+a database outage costs a warning, or, past `study.storage_retry_s`, stops the run with the
+trial's result kept in a spill file the next run stores.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from dynamo_tune.errors import DynamoTuneError
 from dynamo_tune.study.confirmation import plan as confirmation_plan
 from dynamo_tune.study.confirmation.agreement import ScreenAgreement, agreement
 from dynamo_tune.study.confirmation.edges import can_widen
@@ -33,13 +34,16 @@ from dynamo_tune.study.run.events import (
     StudyOpened,
     VerdictReached,
     Waiting,
+    Warned,
     ignore,
 )
 from dynamo_tune.study.run.monitor import Monitor
 from dynamo_tune.study.run.screening import Screening
 from dynamo_tune.study.run.stages import ConfirmationStage, SearchStage, Stage, search_count
+from dynamo_tune.study.run.trials import run_trials
 from dynamo_tune.study.spec.schema import ConfirmSpec
 from dynamo_tune.study.store.opening import StudyHandle
+from dynamo_tune.study.store.retry import RetryingRDBStorage
 from dynamo_tune.study.store.samplers import sets_constraints
 from dynamo_tune.study.store.screen_study import load_screen_study
 from dynamo_tune.study.store.storage import storage_errors
@@ -84,6 +88,8 @@ def run_study(
     stops it), then, with `confirmation`, the confirmation stage; decide the verdict."""
     study = handle.study
     spec = handle.loaded.spec
+    if isinstance(handle.storage, RetryingRDBStorage):
+        handle.storage.on_outage = lambda message: report(Warned(message))
     searching_stage = SearchStage(n_trials, spec.study.timeout_s)
     complete = search_count(study, TrialState.COMPLETE)
     summary = RunSummary(target=n_trials, complete=complete, recovered=handle.recovered)
@@ -98,6 +104,9 @@ def run_study(
             recovered=tuple(handle.recovered),
         )
     )
+    if handle.restored:
+        numbers = ", ".join(map(str, handle.restored))
+        report(Warned(f"stored the kept result of trial(s) {numbers} (a run lost its storage)"))
     searching = search and searching_stage.has_work(study)
     if searching and spec.study.screen is not None:
         Screening(handle, services.workload_for, report).run(study)  # before the live search
@@ -176,11 +185,11 @@ def _run_stage(
     if sampler is not None:
         study.sampler = sampler
     with storage_errors(handle.target, "write"):
-        study.optimize(
+        run_trials(
+            handle,
             _StagedObjective(stage, objective),
-            callbacks=[monitor],
-            catch=(DynamoTuneError,),
-            gc_after_trial=False,
+            objective,
+            monitor,
             **stage.optimize_kwargs(study),
         )
     monitor.check_failures()

@@ -1,7 +1,8 @@
 """After each trial of a stage: report progress, guard failures, retry a fault once. Does I/O:
 the study storage.
 
-`Monitor` is the Optuna callback of one stage. It reports `TrialFinished`; stops the stage
+`Monitor` is called after each trial of one stage (`trials.run_trials`, as an Optuna
+callback). It reports `TrialFinished`; stops the stage
 when the stage says so or after `max_failures` FAIL trials in a row; re-enqueues once the
 configuration of a trial a deployment or measurement fault failed (the trial's `fault` attr;
 `store.recovery.reenqueue_once`: never a retry's, never a confirmation measurement's, which the

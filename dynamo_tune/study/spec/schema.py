@@ -112,6 +112,12 @@ class StudySection(_Strict):
         default=None, description="Screen in virtual-time replay first (None: live only)"
     )
     heartbeat_interval_s: int = Field(default=10, ge=1, description="RDB trial heartbeat")
+    storage_retry_s: float = Field(
+        default=60,
+        ge=0,
+        description="How long a run retries a storage that cannot be reached before it stops "
+        "(the trial's result is kept in a spill file the next run stores)",
+    )
     max_failures_in_a_row: int = Field(
         default=3, ge=1, description="Stop the run after this many consecutive FAIL trials"
     )

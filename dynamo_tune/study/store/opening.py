@@ -2,7 +2,8 @@
 
 The process that creates a study (creation is atomic in every storage) stores the study
 attrs (`spec_sha256`, `study_yaml`, `search_space`), enqueues the baseline once, first, and
-sets `initialized` last; a second runner that loses the creation race waits for it. A
+sets `initialized` last; a second runner that loses the creation race waits for it. A run
+that resumes stores the results a run that lost its storage kept (`spill`) first. A
 storage that fails while opening is a `StorageError` naming it.
 """
 
@@ -30,6 +31,7 @@ from dynamo_tune.study.store.recovery import (
     heartbeat_failed_callback,
 )
 from dynamo_tune.study.store.samplers import make_sampler, run_seed
+from dynamo_tune.study.store.spill import restore_spilled, spill_path
 from dynamo_tune.study.store.storage import (
     StorageTarget,
     open_storage,
@@ -53,6 +55,8 @@ class StudyHandle:
     created: bool = False
     space_changed: bool = False
     recovered: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
+    """Trials whose result a run that lost its storage kept in the spill file, now stored."""
 
 
 def storage_target(loaded: LoadedSpec) -> StorageTarget:
@@ -90,6 +94,7 @@ def _open_for_run(
     storage = open_storage(
         target,
         heartbeat_interval_s=spec.study.heartbeat_interval_s if target.kind != "journal" else None,
+        retry_s=spec.study.storage_retry_s,
         stale_trial_callback=heartbeat_failed_callback if target.kind != "journal" else None,
     )
     directions = [d for d, _ in spec.objective.objectives()]
@@ -126,6 +131,7 @@ def _resume(
             f"the file asks for {list(directions)}"
         )
     space_changed = check_space(study, space.fingerprint(), allow_changed_space)
+    restored = restore_spilled(study, spill_path(target, loaded.base_dir, spec.study.name))
     recovered = sorted(fail_dead_trials(study, storage) + fail_stale_trials(study))
     trials = study.get_trials(deepcopy=False)
     running = any(t.state == TrialState.RUNNING for t in trials)
@@ -136,8 +142,9 @@ def _resume(
         _store_spec(study, loaded)
     enqueue_new_entries(study, spec, space)
     return StudyHandle(
-        loaded, target, storage, study, space_changed=space_changed, recovered=recovered
-    )
+        loaded, target, storage, study, space_changed=space_changed, recovered=recovered,
+        restored=restored,
+    )  # fmt: skip
 
 
 def _initialize(handle: StudyHandle, space: SearchSpace) -> None:

@@ -6,8 +6,9 @@ the study file's folder. SQLite gets a lock timeout (a live dashboard or a secon
 would otherwise hit "database is locked"); RDB storages get Optuna's trial heartbeat so a
 dead runner's RUNNING trials become FAIL, and check a pooled connection before using it, so
 a database server restarted between two queries costs nothing (a missed heartbeat is a
-logged warning). Artifacts go to a `FileSystemArtifactStore` beside
-the storage file (or beside the study file for a server database).
+logged warning), and retry a call through a longer outage (`retry`). Artifacts go to a
+`FileSystemArtifactStore` beside the storage file (or beside the study file for a server
+database).
 
 `study.storage` may reference environment variables as `${NAME}` (`$$` is a literal `$`), so a
 password need not be written in the study file: `postgresql+psycopg://tuner:${PW}@db/optuna`.
@@ -31,7 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import optuna
@@ -48,6 +49,7 @@ from sqlalchemy.exc import (
 )
 
 from dynamo_tune.errors import SpecError, StorageError
+from dynamo_tune.study.store.retry import RetryingRDBStorage
 
 log = logging.getLogger(__name__)
 
@@ -223,29 +225,6 @@ def _sqlite_connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class _RDBStorage(RDBStorage):
-    """`RDBStorage` whose heartbeat survives a lost connection (a database server restart).
-
-    Optuna beats from a thread that dies on the first error, with a traceback; the trial
-    would then look dead to other runners once the grace period passes. Here a missed beat is
-    one warning logged (the CLI prints it) and the next beat reconnects (`pool_pre_ping`).
-    """
-
-    def __init__(self, target: StorageTarget, **kwargs: Any) -> None:
-        super().__init__(target.url, **kwargs)
-        self.target = target
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        try:
-            super().record_heartbeat(trial_id)
-        except (SQLAlchemyError, StorageInternalError) as exc:
-            log.warning(
-                "storage %s: heartbeat missed (the next one retries): %s",
-                self.target.display,
-                self.target.reason(exc),
-            )
-
-
 _OPEN_ERRORS = (
     SQLAlchemyError,  # connection refused, bad credentials, no such database, driver errors
     StorageInternalError,
@@ -262,9 +241,11 @@ def open_storage(
     target: StorageTarget,
     *,
     heartbeat_interval_s: int | None = None,
+    retry_s: float = 0,
     stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> BaseStorage:
-    """Open (creating if needed) the storage; `StorageError` if it cannot be opened."""
+    """Open (creating if needed) the storage; `StorageError` if it cannot be opened. An RDB
+    storage's calls survive an outage of `retry_s` (`retry.RetryingRDBStorage`)."""
     try:
         if target.path is not None:
             target.path.parent.mkdir(parents=True, exist_ok=True)
@@ -284,8 +265,10 @@ def open_storage(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ExperimentalWarning)
-                    return _RDBStorage(
+                    return RetryingRDBStorage(
                         target,
+                        target.url,
+                        retry_s=retry_s,
                         engine_kwargs=engine_kwargs,
                         heartbeat_interval=heartbeat_interval_s,
                         grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,

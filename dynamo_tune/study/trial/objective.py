@@ -5,9 +5,9 @@
       -> metrics.collect(window)
       -> evaluate (median of repeats, constraints) -> user attrs, constraints, artifacts -> value
 
-The objective is synchronous (Optuna calls it) and runs one `asyncio.run` per trial. A
+The objective is synchronous (the run loop calls it) and runs one `asyncio.run` per trial. A
 `DynamoTuneError` (deployment, workload or metrics could not work at all) or Ctrl-C leaves
-`fail_reason` on the trial and propagates, so Optuna records it FAIL; incomplete metrics or a
+`fail_reason` on the trial and propagates, so the run records it FAIL; incomplete metrics or a
 violated constraint complete the trial with the violation recorded.
 
 Quiet gap: one trial's window must not start before the deployment's quiet gap
@@ -71,6 +71,15 @@ class TrialServices:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
+@dataclass
+class TrialResult:
+    """What a trial measured, kept until it is stored (a storage outage may need it)."""
+
+    values: list[float]
+    attrs: dict[str, Any]
+    constraints: dict[str, float]
+
+
 class Objective:
     """The study's objective: `objective(trial)` measures one candidate and returns its value."""
 
@@ -85,8 +94,11 @@ class Objective:
         self.last_window_end: float | None = None
         self.timings: dict[str, float] = {}
         self.use_set_constraint = use_set_constraint
+        self.result: TrialResult | None = None
+        """The last call's measurement once known (None before: nothing measured yet)."""
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
+        self.result = None
         trial.set_user_attr(TrialAttr.RUNNER, runner_identity())
         values = self.space.suggest(trial)
         overrides = TrialRecord.from_trial(trial).overrides
@@ -109,6 +121,11 @@ class Objective:
         outcome = evaluate(measurements, self.spec.objective)
         outcome.attrs[TrialAttr.HINTS] = candidate.hints.model_dump(mode="json", exclude_none=True)
         outcome.attrs.update(self.timings)
+        self.result = TrialResult(
+            list(outcome.values),
+            dict(outcome.attrs),
+            dict(outcome.constraints) if self.use_set_constraint else {},
+        )
         self._store(trial, outcome, measurements)
         return outcome.values[0] if len(outcome.values) == 1 else outcome.values
 

@@ -299,7 +299,7 @@ def retry_attrs(record: TrialRecord) -> dict[str, Any]:
     return attrs
 
 
-def raw_attrs(trial: FrozenTrial) -> Mapping[str, Any]:
+def raw_attrs(trial: FrozenTrial | optuna.Trial) -> Mapping[str, Any]:
     """A trial's user attrs exactly as stored (for an export that writes them all)."""
     return trial.user_attrs
 
