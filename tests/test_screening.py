@@ -20,7 +20,7 @@ import pytest
 import yaml
 from fakes import BASE_STUDY, write_study
 from optuna.trial import TrialState
-from study_helpers import wait_for
+from study_helpers import sigkill_when
 
 from dynamo_tune.cli.main import main
 from dynamo_tune.study.confirmation.agreement import (
@@ -577,16 +577,11 @@ def test_a_killed_screening_resumes_to_its_target_and_enqueues_once(tmp_path: Pa
         start_new_session=True,
     )
     try:
-        wait_for(lambda: complete() >= 3 or proc.poll() is not None, timeout_s=60, poll_s=0.05)
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        sigkill_when(proc, lambda: complete() >= 3, timeout_s=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL  # killed by the test, not ended on its own
     killed_at = complete()
     assert 3 <= killed_at < n
     with opened(path) as handle:

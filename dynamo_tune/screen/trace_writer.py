@@ -1,7 +1,7 @@
 """A workload's request plan as a `dynamo.agentic_mooncake` v2 replay trace. Pure.
 
 Dynamo's virtual-time replay (`dynamo.replay.run_trace_replay(...,
-trace_format="agentic_mooncake")`, docs in the project's design notes §11) reads one JSON
+trace_format="agentic_mooncake")`, docs/screening.md) reads one JSON
 header line, then one line per request. What this module writes, and why:
 
 - `hash_ids`: one id per `block_size`-token block of the prompt, chained: block i's id is

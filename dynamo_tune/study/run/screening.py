@@ -43,7 +43,7 @@ from dynamo_tune.study.store.screen_study import (
 )
 from dynamo_tune.study.store.storage import storage_errors
 from dynamo_tune.study.trial.attr_keys import CORE_KEYS, WORKLOAD_KEYS, TrialAttr
-from dynamo_tune.study.trial.outcome import judge_constraint, score_of
+from dynamo_tune.study.trial.outcome import judge_constraints, score_of
 from dynamo_tune.study.trial.record import TrialRecord, enqueue
 from dynamo_tune.study.trial.runner import runner_identity
 from dynamo_tune.workload.base import Workload
@@ -188,18 +188,12 @@ class Screening:
         attrs[TrialAttr.REPEAT_VALUES] = finite
         attrs[TrialAttr.VALUE_SPREAD] = max(finite) - min(finite)
         attrs[TrialAttr.SIMULATED_SECONDS] = statistics.fmean(r.simulated_s for r in results)
-        constraints: dict[str, float] = {}
-        violations: list[str] = []
+        constraints, violations = judge_constraints(
+            objective.constraints,
+            lambda metric: float(v) if isinstance(v := attrs.get(metric), int | float) else None,
+        )
         if any(s is None for s in scores):
-            violations.append("metrics incomplete in a replay")
-        for c in objective.constraints:
-            value = attrs.get(c.metric)
-            key, excess, violation = judge_constraint(
-                c, float(value) if isinstance(value, int | float) else None
-            )
-            constraints[key] = excess
-            if violation:
-                violations.append(violation)
+            violations.insert(0, "metrics incomplete in a replay")
         attrs[TrialAttr.CONSTRAINTS] = constraints
         attrs[TrialAttr.VIOLATIONS] = violations
         attrs[TrialAttr.FEASIBLE] = not violations

@@ -20,6 +20,7 @@ the configuration, is at fault; it only keeps such trials out of "best" and conf
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +145,21 @@ def judge_constraint(c: ConstraintSpec, value: float | None) -> tuple[str, float
     return key, excess, violation
 
 
+def judge_constraints(
+    constraints: Sequence[ConstraintSpec], value_of: Callable[[str], float | None]
+) -> tuple[dict[str, float], list[str]]:
+    """({constraint key: value, <= 0 feasible}, violations in words) of the study's own
+    constraints, each metric read with `value_of` (None: missing)."""
+    values: dict[str, float] = {}
+    violations: list[str] = []
+    for c in constraints:
+        key, value, violation = judge_constraint(c, value_of(c.metric))
+        values[key] = value
+        if violation:
+            violations.append(violation)
+    return values, violations
+
+
 def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outcome:
     """The outcome of a trial from its repeats (at least one)."""
     if not measurements:
@@ -192,13 +208,11 @@ def evaluate(measurements: list[Measurement], objective: ObjectiveSpec) -> Outco
         )
     if kv_signal_dead(m):
         violations.append(NO_KV_EVENTS)
-    for c in objective.constraints:
-        key, value, violation = judge_constraint(
-            c, _metric(c.metric, attrs, attrs[TrialAttr.SCORE])
-        )
-        constraints[key] = value
-        if violation:
-            violations.append(violation)
+    judged, broken = judge_constraints(
+        objective.constraints, lambda metric: _metric(metric, attrs, attrs[TrialAttr.SCORE])
+    )
+    constraints.update(judged)
+    violations += broken
     attrs[TrialAttr.CONSTRAINTS] = constraints
     attrs[TrialAttr.VIOLATIONS] = violations
     attrs[TrialAttr.FEASIBLE] = not violations
