@@ -1,9 +1,12 @@
-"""pydantic's ValidationError as the user's problem: located lines, one `SpecError`. Pure.
+"""pydantic's ValidationError as the user's problem: located lines, one `SpecError`. Pure,
+but for `require_folder` (it looks at the file system).
 
 Every place that validates user input (a study file, a CLI flag, a stack option) turns a
 `ValidationError` into text here: one `location: message` line per error, where the location
 is the dotted path in the input (union tags pydantic inserts left out) or, through `rename`,
 the CLI flag a field came from. `problem_summary` is the one "N problem(s)" header.
+`require_folder` is the one rule for a file the tool writes where the user said: its folder
+must exist (a typo in a path is refused, never silently created).
 """
 
 from __future__ import annotations
@@ -85,3 +88,14 @@ def spec_error(
 ) -> SpecError:
     """A one-line `SpecError` of `exc`'s problems joined by "; " (CLI flags and options)."""
     return SpecError(prefix + "; ".join(problem_lines(exc, rename=rename, top_level="")))
+
+
+def require_folder(path: Path, what: str) -> None:
+    """SpecError (`what: ...`, one line naming the folder) unless the folder `path` is to be
+    written into exists. Creates nothing."""
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise SpecError(f"{what}: cannot write {path}: {folder} is not a folder")
+    raise SpecError(f"{what}: the folder {folder} does not exist; create it first or fix the path")

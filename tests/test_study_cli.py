@@ -32,9 +32,16 @@ def test_trials_table(done_study: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["trials", str(done_study)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["#", "state", "value", "kve", "ttft95", "itl95", "ok", "params"]
-    assert len(lines) == 1 + 5
+    assert len(lines) == 1 + 5 + 1 + 2  # header, 5 trials, the FAIL row's reason, legend
     assert lines[1].split()[:2] == ["0", "COMPLETE"] and "[baseline]" in lines[1]
     assert lines[3].split()[:3] == ["2", "FAIL", "-"]
+    assert lines[4] == "   failed: apply: DeploymentError: frontend exited with code 1: bad flag"
+    assert lines[5].split()[:2] == ["3", "COMPLETE"]
+    assert lines[-2:] == [
+        "",
+        "ok: yes = meets every constraint; no = violates one (the best only if no trial meets "
+        "them all); - = not COMPLETE",
+    ]
     assert "router.mode=round-robin" in lines[1]
 
 
@@ -64,6 +71,7 @@ def test_best_json_yaml_flags(done_study: Path, capsys: pytest.CaptureFixture[st
 
 def test_export_csv(done_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "x" / "trials.csv"
+    out.parent.mkdir()  # export never creates a folder (tests/test_storage_secrets_paths.py)
     assert main(["export", str(done_study), "--csv", str(out)]) == 0
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
@@ -107,10 +115,10 @@ def test_dashboard_serves_the_study_api(done_study: Path) -> None:
 def test_a_storage_that_cannot_be_created_is_exit_3_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write_study(tmp_path, {"study.storage": "sqlite:////proc/nope/x.db"})
+    path = write_study(tmp_path, {"study.storage": "sqlite:////proc/x.db"})
     assert main(["run", str(path)]) == 3
     err = capsys.readouterr().err
-    assert err.startswith("dynamo-tune: error: cannot open storage sqlite:////proc/nope/x.db: ")
+    assert err.startswith("dynamo-tune: error: cannot open storage sqlite:////proc/x.db: ")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     stack = fake_stack()
     with pytest.raises(StorageError):
@@ -133,9 +141,10 @@ def test_a_file_that_is_no_database_is_exit_3_and_left_as_it_was(
 
 
 def test_a_storage_password_never_reaches_the_message(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = "postgresql://tuner:s3cret-pw@127.0.0.1:9/optuna"
+    monkeypatch.setenv("TUNE_DB_PASSWORD", "s3cret-pw")
+    url = "postgresql://tuner:${TUNE_DB_PASSWORD}@127.0.0.1:9/optuna"
     path = write_study(tmp_path, {"study.storage": url})
     assert main(["run", str(path)]) == 3
     err = capsys.readouterr().err

@@ -276,8 +276,10 @@ def test_a_wrong_password_is_exit_3_masked_and_creates_nothing(
     postgres: PostgresServer,
     postgres_db: str,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = postgres.url(postgres_db, password="wrong-pw-3b9d")
+    monkeypatch.setenv("WRONG_PW", "wrong-pw-3b9d")  # a literal password is refused (exit 2)
+    url = postgres.url(postgres_db, password="${WRONG_PW}")
     path = write_study(tmp_path, {"study.storage": url})
     err = _cannot_open(path, capsys, f"postgresql+psycopg://tuner:***@127.0.0.1:{postgres.port}/")
     assert "password authentication failed" in err
@@ -297,9 +299,10 @@ def test_an_unknown_host_is_exit_3_naming_it(
 
 
 def test_a_missing_driver_is_exit_3_with_a_hint(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = "postgresql+nosuchdriver://tuner:s3cret-pw@127.0.0.1:9/optuna"
+    monkeypatch.setenv("DB_PW", "s3cret-pw")
+    url = "postgresql+nosuchdriver://tuner:${DB_PW}@127.0.0.1:9/optuna"
     path = write_study(tmp_path, {"study.storage": url})
     err = _cannot_open(path, capsys, "postgresql+nosuchdriver://tuner:***@127.0.0.1:9/optuna: ")
     assert "dynamo-tune[postgres]" in err and "s3cret-pw" not in err

@@ -137,7 +137,8 @@ def test_ctrl_c_or_sigterm_fails_the_trial_with_a_reason(tmp_path: Path, sig: in
     assert proc.returncode != 0
     trial = open_study(path).get_trials()[running.number]
     assert trial.state == TrialState.FAIL
-    assert "interrupted (Ctrl-C) during workload" in trial.user_attrs["fail_reason"]
+    named = "SIGTERM" if sig == signal.SIGTERM else "SIGINT (Ctrl-C)"
+    assert trial.user_attrs["fail_reason"] == f"interrupted by {named} during workload"
     assert b"deployment stopped" in out
 
 

@@ -131,7 +131,7 @@ def test_ctrl_c_fails_the_current_trial_and_stops_the_deployment(tmp_path: Path)
         run_study_file(path, stack.services)
     trials = open_study(path).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
-    assert "interrupted (Ctrl-C)" in trials[1].user_attrs["fail_reason"]
+    assert trials[1].user_attrs["fail_reason"] == "interrupted by SIGINT (Ctrl-C) during apply"
     assert stack.cluster.stopped
     run_study_file(path, fake_stack().services)
     assert _states(open_study(path)).count("COMPLETE") == 3
@@ -212,7 +212,8 @@ def test_pareto_directions_store_several_values(tmp_path: Path) -> None:
 def test_gp_without_torch_is_one_clear_error_and_writes_nothing(tmp_path: Path) -> None:
     # torch is not in the dev environment (a CPU build is several GB from PyPI): studies/README.md
     path = write_study(tmp_path, {"study.sampler": {"name": "gp", "seed": 3}})
-    with pytest.raises(SpecError, match=r"gp needs torch: install with `uv pip install torch`"):
+    cpu_build = r"`UV_DEFAULT_INDEX=https://download\.pytorch\.org/whl/cpu uv pip install torch`"
+    with pytest.raises(SpecError, match=f"gp needs torch: install with {cpu_build}$"):
         run_study_file(path, fake_stack().services)
     assert not (tmp_path / "fake.db").exists()
 
@@ -239,6 +240,7 @@ def test_every_sampler_runs_seeded(tmp_path: Path, name: str) -> None:
 
 def test_journal_storage_and_relative_paths(tmp_path: Path) -> None:
     path = write_study(tmp_path, {"study.n_trials": 2, "study.storage": "journal:runs/j.log"})
+    (tmp_path / "runs").mkdir()  # the storage's folder must exist (never created)
     run_study_file(path, fake_stack().services)
     assert (tmp_path / "runs" / "j.log").exists()
     assert (tmp_path / "runs" / "j.log.artifacts").is_dir()
@@ -284,8 +286,10 @@ def test_a_metrics_source_that_answers_nothing_fails_the_trial_with_its_reason(
     stack = fake_stack(metrics={"unreachable": True})
     with pytest.raises(RunStopped, match="2 trials in a row failed"):
         run_study_file(path, stack.services)
-    trials = open_study(path).get_trials()
+    *trials, queued = open_study(path).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    # the baseline's third attempt waits for the next run (recovery.BASELINE_ATTEMPTS)
+    assert queued.state == TrialState.WAITING and queued.user_attrs["retry_of"] == 1
     for t in trials:
         assert t.user_attrs["fail_reason"] == (
             "collect: MeasurementFault: the metrics source could not be read: "

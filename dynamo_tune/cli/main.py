@@ -2,7 +2,9 @@
 
 Each subcommand family lives in its own module with a `register(subparsers)` function that
 adds its parsers and sets `func` (a callable taking the parsed `argparse.Namespace` and
-returning an exit code). `DynamoTuneError`s become one line on stderr and their `exit_code`.
+returning an exit code). `DynamoTuneError`s become one line on stderr and their `exit_code`;
+an interruption (Ctrl-C, or SIGTERM during a run) one line naming the signal and, for `run`
+and `confirm`, the command that resumes it (exit 130).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from dynamo_tune import __version__
 from dynamo_tune.cli import metrics_cmd, stack_cmd, study_cmd, trace_cmd
 from dynamo_tune.errors import DynamoTuneError
+from dynamo_tune.interrupts import Interrupted, describe
 
 
 class _StderrHandler(logging.Handler):
@@ -32,6 +35,14 @@ def configure_logging() -> None:
         handler = _StderrHandler(logging.WARNING)
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
+
+
+def interrupted_line(exc: KeyboardInterrupt) -> str:
+    """The last line of an interrupted command: `dynamo-tune: interrupted by SIGTERM; resume
+    with: dynamo-tune run studies/x.yaml` (the resume part when the command knows one)."""
+    line = f"dynamo-tune: interrupted by {describe(exc)}"
+    resume = exc.resume if isinstance(exc, Interrupted) else None
+    return line if resume is None else f"{line}; resume with: {resume}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DynamoTuneError as exc:
         print(f"dynamo-tune: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("dynamo-tune: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a run
+        print(interrupted_line(exc), file=sys.stderr)
         return 130
     return code
 

@@ -1,12 +1,15 @@
 """`dynamo-tune metrics`: core metrics of a time window, their sources and the score.
 
-Does I/O: queries Prometheus (`--prometheus-url`) or scrapes `/metrics` endpoints
-(`--scrape`, which measures from now on: `--last D` snapshots, waits D, snapshots again).
+Does I/O: queries Prometheus (`--prometheus-url`: the last D or `--start/--end`) or scrapes
+`/metrics` endpoints (`--scrape`, which measures from now on: it snapshots, says on stderr
+how long it waits, waits D, snapshots again).
 A protected Prometheus: `--bearer-token-env/--bearer-token-file` or `--basic-auth-user`
 with `--basic-auth-password-env/--basic-auth-password-file`, and `--ca-file` or
 `--insecure-skip-verify` (`PrometheusAccess`; secrets never on the command line). Bad
-arguments, an unreachable metrics source (`result.reachable` False) and rejected credentials
-exit 2 with one line on stderr.
+arguments, an unreachable metrics source (`result.reachable` False), a URL that is no
+Prometheus (HTTP 404, not the API's JSON) and rejected credentials exit 2 with one line on
+stderr. A window the source could not measure (`result.fault`) is printed, then said in one
+line on stderr, exit 1. A closed stdout (`metrics --json | head -1`) ends quietly, exit 141.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any, NoReturn
@@ -37,6 +41,11 @@ from dynamo_tune.metrics import (
 from dynamo_tune.validation import spec_error
 
 DEFAULT_LAST = "5m"
+FAULT_EXIT = 1
+"""Exit code when the result is printed but the source did not measure the window (`fault`)."""
+BROKEN_PIPE_EXIT = 141
+"""Exit code when stdout closes early (`| head`): 128 + SIGPIPE, what a shell reports for a
+process that the signal ended, so `set -o pipefail` scripts see the usual code."""
 SCORE_FLAGS = {
     "kv_weight": "--kv-weight",
     "ttft_weight": "--ttft-weight",
@@ -57,12 +66,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--prometheus-url", metavar="URL", help="Prometheus scraping Dynamo")
     source.add_argument(
-        "--scrape", nargs="+", metavar="URL", help="/metrics URLs to snapshot (no Prometheus)"
+        "--scrape",
+        nargs="+",
+        metavar="URL",
+        help="/metrics URLs to snapshot now and again after --last D (no Prometheus)",
     )
-    parser.add_argument("--start", type=float, metavar="UNIX_S", help="window start")
-    parser.add_argument("--end", type=float, metavar="UNIX_S", help="window end")
-    parser.add_argument("--last", metavar="DURATION", help=f"window = the last D (e.g. 30s, 5m; "
-                        f"default {DEFAULT_LAST})")  # fmt: skip
+    window = "with --prometheus-url"
+    parser.add_argument("--start", type=float, metavar="UNIX_S", help=f"window start ({window})")
+    parser.add_argument("--end", type=float, metavar="UNIX_S", help=f"window end ({window})")
+    parser.add_argument(
+        "--last",
+        metavar="D",
+        help="window: the last D with --prometheus-url, the next D from now with --scrape "
+        f"(e.g. 30s, 5m; default {DEFAULT_LAST})",
+    )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help="HTTP timeout"
     )
@@ -170,15 +187,26 @@ async def _collect(args: argparse.Namespace) -> DynamoMetricsResult:
         scrape = ScrapeBackend(args.scrape, timeout_s=args.timeout)
         await scrape.mark_start()
         if (reason := scrape.unreachable_at_start) is not None:
-            raise MetricsError(reason)  # before waiting for a window that cannot be read
+            raise MetricsError(" ".join(reason.split()))  # before a window that cannot be read
         start = time.time()
+        print(waiting_line(seconds, start), file=sys.stderr, flush=True)
         await asyncio.sleep(seconds)
         return await scrape.collect(start, time.time())
     start, end = window_from_args(args, time.time())
     backend = PrometheusBackend(
         args.prometheus_url, timeout_s=args.timeout, access=access_from_args(args)
     )
+    await backend.check_api()  # a URL that is no Prometheus: one line now, not a bounded wait
     return await backend.collect(start, end)
+
+
+def waiting_line(seconds: float, start: float) -> str:
+    """What `--scrape` says before it waits `seconds` from unix time `start`. Pure."""
+    until = time.strftime("%H:%M:%S", time.localtime(start + seconds))
+    return (
+        f"dynamo-tune: measuring /metrics from now for {seconds:g} s, until {until} "
+        "(--last sets how long)"
+    )
 
 
 def _check_urls(args: argparse.Namespace) -> None:
@@ -201,7 +229,8 @@ def _check_urls(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Collect, print, exit 0 (also when incomplete: the output says what is missing)."""
+    """Collect, print, exit 0 (also when incomplete: the output says what is missing);
+    `FAULT_EXIT` after the output when the source did not measure the window."""
     options = score_config(args).score_kwargs()
     if not args.timeout > 0:
         raise SpecError(f"--timeout must be > 0, but got {args.timeout}")
@@ -222,10 +251,26 @@ def run(args: argparse.Namespace) -> int:
             "score_options": options,
             "result": result.model_dump(),
         }
-        print(json.dumps(payload, indent=1, sort_keys=True))
-        return 0
-    print(render_text(result, score))
+        _emit(json.dumps(payload, indent=1, sort_keys=True))
+    else:
+        _emit(render_text(result, score))
+    if result.fault is not None:
+        message = " ".join(result.fault.split())
+        print(f"dynamo-tune: error: the window was not measured: {message}", file=sys.stderr)
+        return FAULT_EXIT
     return 0
+
+
+def _emit(text: str) -> None:
+    """Print `text` to stdout; a reader that closed it (`| head`) ends the command quietly:
+    stdout goes to /dev/null (so the interpreter's last flush cannot fail again) and the exit
+    is `BROKEN_PIPE_EXIT`, without a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(BROKEN_PIPE_EXIT) from None
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:

@@ -7,6 +7,7 @@ to the stream it is given.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -65,8 +66,9 @@ def progress_line(event: TrialFinished) -> str:
         head += f" {values_text(r.values)}"
         if r.violations:
             head += " (infeasible: " + "; ".join(r.violations) + ")"
-    elif r.fail_reason:
-        head += f": {r.fail_reason}"
+    elif r.fail_reason:  # its first line: a fault's reason goes on with the process log tail
+        first, *rest = r.fail_reason.splitlines()
+        head += f": {first}" + (f" (+{len(rest)} log lines in its fail_reason)" if rest else "")
     parts = [head]
     if event.best is not None:
         parts.append(f"best {values_text(event.best.values)} (#{event.best.number})")
@@ -102,7 +104,7 @@ def event_lines(event: Event) -> list[str]:
     if isinstance(event, ScreenStarted | ScreenProgress | ScreenDone | ScreenAgreementReached):
         return screen_lines(event)
     if isinstance(event, SearchTargetReached):
-        return ["search: the target is reached (or running in other processes)"]
+        return [_target_reached(event)]
     if isinstance(event, TrialFinished):
         return [progress_line(event)]
     if isinstance(event, FaultRetried):
@@ -122,11 +124,7 @@ def event_lines(event: Event) -> list[str]:
                 "confirmation: nothing to confirm (needs a COMPLETE baseline trial and at least "
                 "one feasible configuration)"
             ]
-        configs = ", ".join(f"#{n}" for n in event.configs)
-        return [
-            f"confirmation: baseline #{event.baseline} and {configs}, {event.repeats} fresh "
-            f"measurements each, interleaved ({event.queued} queued now)"
-        ]
+        return [_confirmation_planned(event)]
     if isinstance(event, ConfirmationUndecided):
         return [f"confirmation: {event.reason}"]
     if isinstance(event, VerdictReached):
@@ -182,6 +180,28 @@ def screen_lines(
     return [screen_line(event.agreement)]
 
 
+def _target_reached(event: SearchTargetReached) -> str:
+    """`search: the target is reached: 7 of 7 trials COMPLETE`, or what other processes run."""
+    if event.running == 0:
+        return f"search: the target is reached: {event.complete} of {event.target} trials COMPLETE"
+    return (
+        f"search: {event.complete} of {event.target} trials COMPLETE and {event.running} "
+        "running in other processes: no search trial left to start here"
+    )
+
+
+def _confirmation_planned(event: ConfirmationPlanned) -> str:
+    """A new plan: what it queued; a resumed one: how much is measured and what is left."""
+    configs = ", ".join(f"#{n}" for n in event.configs)
+    head = f"confirmation: baseline #{event.baseline} and {configs}, {event.repeats} fresh "
+    if event.left is None or (event.measured == 0 and event.queued == event.left):
+        return head + f"measurements each, interleaved ({event.queued} queued now)"
+    total = (len(event.configs) + 1) * event.repeats
+    left = event.left
+    doing = f"measuring the {left} left" if left else "nothing left to measure"
+    return head + f"measurements each: {event.measured} of {total} measured; {doing}"
+
+
 def _search_done(event: SearchDone) -> list[str]:
     lines = [f"search done: {event.complete}/{event.target} COMPLETE"]
     if event.overheads:
@@ -205,6 +225,12 @@ class TextReporter:
         for line in event_lines(event):
             print(line, file=self.out)
         self.out.flush()
+
+
+def resume_command(command: str, study_file: Path, options: Sequence[str] = ()) -> str:
+    """The shell command that resumes an interrupted `run` or `confirm` (quoted as needed):
+    `dynamo-tune run studies/x.yaml --n-trials 12`."""
+    return shlex.join(["dynamo-tune", command, str(study_file), *options])
 
 
 def next_steps(study_file: Path) -> list[str]:

@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
@@ -40,7 +40,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     stack = sub.add_parser("stack", help="Run or check the local Dynamo stack.")
     commands = stack.add_subparsers(dest="stack_command", required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="Run the local stack in the foreground until Ctrl-C.")
+    up = commands.add_parser(
+        "up",
+        help="Run the local stack in the foreground until Ctrl-C.",
+        description="Start the local Dynamo stack (mocker workers, the frontend with the "
+        "router flags given below, Prometheus when available) on 127.0.0.1, print its "
+        "endpoints, record them in the state file, and run in the foreground until Ctrl-C or "
+        "SIGTERM, then stop every process it started.",
+    )
     up.add_argument("--workers", type=int, default=LocalDeploymentSpec().workers)
     up.add_argument("--speedup-ratio", type=float, default=MockerSpec().speedup_ratio)
     up.add_argument("--block-size", type=int, default=MockerSpec().block_size)
@@ -66,21 +73,41 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         if rule.field == "block_size":
             continue  # the workers' --block-size
         help_text = RouterConfig.model_fields[rule.field].description
+        choices = literal_choices(rule.field)
+        if rule.field == "mode":
+            help_text = "The router (default here: kv)"
         if rule.negatable:
             action: Any = argparse.BooleanOptionalAction
             knobs.add_argument(
                 rule.flag, dest=rule.field, action=action, default=None, help=help_text
             )
         else:
+            metavar = "{" + ",".join(choices) + "}" if choices else "V"  # checked by pydantic
             knobs.add_argument(
-                rule.flag, dest=rule.field, default=None, metavar="V", help=help_text
+                rule.flag, dest=rule.field, default=None, metavar=metavar, help=help_text
             )
     up.set_defaults(func=_up)
 
-    status = commands.add_parser("status", help="Check the stack that `stack up` runs.")
-    status.add_argument("--json", action="store_true")
+    status = commands.add_parser(
+        "status",
+        help="Check the stack that `stack up` runs.",
+        description="Check the stack recorded in the state file that `stack up` writes: its "
+        "processes are alive, the frontend serves the model with every worker, Prometheus (if "
+        "any) is ready. Exit 0 when healthy, 1 listing the problems otherwise.",
+    )
+    status.add_argument("--json", action="store_true", help="Print the result as one JSON line")
     _add_state_file(status)
     status.set_defaults(func=_status)
+
+
+def literal_choices(field: str) -> tuple[str, ...] | None:
+    """The values a `RouterConfig` field of a `Literal` type takes (`mode`: every router mode),
+    in the type's order; None for any other field."""
+    annotation = RouterConfig.model_fields[field].annotation
+    for candidate in (annotation, *get_args(annotation)):
+        if get_origin(candidate) is Literal:
+            return tuple(str(value) for value in get_args(candidate))
+    return None
 
 
 def _add_state_file(parser: argparse.ArgumentParser) -> None:

@@ -42,14 +42,44 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "Re-measure the top configurations and the baseline; the verdict with intervals.",
         _confirm,
     )
-    conf.add_argument("--top", type=int, default=None, metavar="K", help="Configurations")
-    conf.add_argument("--repeats", type=int, default=None, metavar="R", help="Measurements each")
+    conf.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        metavar="K",
+        help="How many of the best search configurations to re-measure, 1-20 "
+        "(default: study.confirm.top in the study file, else 3)",
+    )
+    conf.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        metavar="R",
+        help="Fresh measurements of each configuration and of the baseline, 2-30 "
+        "(default: study.confirm.repeats, else 3)",
+    )
     add("validate", "Check a study file; every problem with its location.", _validate)
     add("trials", "Table of the study's trials.", _trials)
     best = add("best", "The best trial's configuration and its gain over the baseline.", _best)
-    best.add_argument("--format", choices=("flags", "yaml", "json"), default="yaml")
     best.add_argument(
-        "--unconfirmed", action="store_true", help="The raw best search trial, not the confirmed"
+        "--format",
+        choices=("flags", "yaml", "json"),
+        default="yaml",
+        help="flags: the router flags to paste into the frontend's command line; yaml: the "
+        "router: and hints: sections; json: everything, with the verdict (default: %(default)s)",
+    )
+    best.add_argument(
+        "--unconfirmed",
+        action="store_true",
+        help="Answer with the raw best search trial (one measurement, biased upward by being "
+        "selected) instead of the confirmed winner",
+    )
+    best.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_flags",
+        help="--format flags: also the flags the measuring stack set on its own (the local "
+        "stack's --kv-cache-block-size), left out by default",
     )
     report = add(
         "report", "Write the study's report: one self-contained HTML file (opens offline).", _report
@@ -65,7 +95,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     dash = add("dashboard", "Serve optuna-dashboard for the study on 127.0.0.1.", _dashboard)
     dash.add_argument("--port", type=int, default=0, help="Port (default: a free one)")
     export = add("export", "Write every trial to a CSV file.", _export)
-    export.add_argument("--csv", type=Path, required=True, metavar="PATH")
+    export.add_argument(
+        "--csv",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="CSV file to write: one row per trial (search and confirmation) with its number, "
+        "state, value, parameters and every stored measurement and note",
+    )
 
 
 def _quiet_optuna(
@@ -95,7 +132,7 @@ def _validate(args: argparse.Namespace) -> int:
         from dynamo_tune.study.run.screening import checked_engine
 
         checked_engine(spec)  # SpecError if Dynamo refuses the engine model
-    check_location(target)  # StorageError if its folder cannot be created
+    check_location(target)  # SpecError naming a missing folder, StorageError if not writable
     print(
         f"ok: study {spec.study.name!r}: {len(spec.search_space)} searched parameters, "
         f"sampler {spec.study.sampler.name}, {spec.study.n_trials} trials, "
@@ -121,7 +158,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dynamo_tune.cli.run_output import TextReporter, next_steps
+    from dynamo_tune.cli.run_output import TextReporter, next_steps, resume_command
+    from dynamo_tune.interrupts import Interrupted, signal_name
     from dynamo_tune.study import build_services, run_study_file
 
     if args.n_trials is not None and args.n_trials < 1:
@@ -136,6 +174,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     except SearchSpaceChanged as exc:
         raise SpecError(exc.message("pass --allow-changed-space")) from None
+    except KeyboardInterrupt as exc:  # the same command resumes the run
+        options = [] if args.n_trials is None else ["--n-trials", str(args.n_trials)]
+        options += ["--allow-changed-space"] if args.allow_changed_space else []
+        resume = resume_command("run", args.study_file, options)
+        raise Interrupted(signal_name(exc), resume) from None
     print("\n".join(next_steps(args.study_file)))
     return 0
 
@@ -143,7 +186,8 @@ def _run(args: argparse.Namespace) -> int:
 def _confirm(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from dynamo_tune.cli.run_output import TextReporter, next_steps
+    from dynamo_tune.cli.run_output import TextReporter, next_steps, resume_command
+    from dynamo_tune.interrupts import Interrupted, signal_name
     from dynamo_tune.study import build_services, confirm_study_file
     from dynamo_tune.validation import spec_error
 
@@ -157,6 +201,11 @@ def _confirm(args: argparse.Namespace) -> int:
         )
     except ValidationError as exc:  # --top / --repeats outside what `study.confirm` allows
         raise spec_error(exc, rename={"top": "--top", "repeats": "--repeats"}) from None
+    except KeyboardInterrupt as exc:  # the same command resumes the confirmation
+        options = [] if args.top is None else ["--top", str(args.top)]
+        options += [] if args.repeats is None else ["--repeats", str(args.repeats)]
+        resume = resume_command("confirm", args.study_file, options)
+        raise Interrupted(signal_name(exc), resume) from None
     print("\n".join(next_steps(args.study_file)))
     return 0
 
@@ -182,19 +231,20 @@ def _trials(args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    from dynamo_tune.cli.best_output import answer_note, best_text
+    from dynamo_tune.cli.best_output import answer_note, best_text, left_out_comments, value_line
     from dynamo_tune.study.read.answers import answer
 
     loaded, handle = _open(args)
     ans = answer(handle.study, unconfirmed=args.unconfirmed, spec=loaded.spec)
-    text = best_text(ans, args.format)
+    text = best_text(ans, args.format, args.all_flags)
     note = answer_note(ans)
     if not text:
         print(note or "no COMPLETE trial yet", file=sys.stderr)
         return 1
     print(text)
-    if note and args.format == "flags":
-        print(note, file=sys.stderr)
+    if args.format == "flags":  # stdout stays pasteable: the answer's words go to stderr
+        extra = [value_line(ans)] + ([] if args.all_flags else left_out_comments(ans))
+        print("\n".join(x for x in [note, *extra] if x), file=sys.stderr)
     return 0
 
 
@@ -228,11 +278,12 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from dynamo_tune.study.read.tables import csv_table
+    from dynamo_tune.validation import require_folder
 
     _, handle = _open(args)
+    require_folder(args.csv, "--csv")  # a typo in the folder is refused, never created
     header, rows = csv_table(handle.study)
     try:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
         with args.csv.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)

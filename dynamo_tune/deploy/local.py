@@ -19,7 +19,14 @@ and the Prometheus target labels, so its log is `<run dir>/logs/worker-1.log`). 
 and a dead worker restarts every worker (the ready check cannot tell a survivor's instance from
 a stale one; a SIGKILL-ed worker's registration lingers, so this restart takes ~8 s instead of
 ~2 s), so the trial after a fault starts with cold caches. Prometheus is the metrics source,
-not the deployment: its death shows as unreachable metrics, not here.
+not the deployment: its death shows as unreachable metrics (a measurement fault), not here;
+the next `apply` starts it again on its port and data folder and waits until it has scraped
+every component.
+
+The run dir (`spec.run_dir`, else a new `dynamo-tune-stack-*` folder in the temp dir) holds
+the logs, the discovery files, Prometheus's data and the components' own temporary files
+(their `TMPDIR`). A temporary run dir is removed by `stop()`, also after Ctrl-C or SIGTERM; a
+`spec.run_dir` is kept.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from pathlib import Path
 
 from dynamo_tune.deploy.base import AppliedConfig, Endpoints
 from dynamo_tune.deploy.local_commands import frontend_router_args
-from dynamo_tune.deploy.local_processes import StackProcesses
+from dynamo_tune.deploy.local_processes import StackProcesses, exit_status
 from dynamo_tune.deploy.prometheus import PrometheusServer
 from dynamo_tune.deploy.readiness import ReadyTarget, wait_until_ready
 from dynamo_tune.deploy.router import RouterConfig
@@ -159,11 +166,17 @@ class LocalStack:
         )
 
     async def stop(self) -> None:
-        await self._processes.stop()
-        self._instances = set()
-        if self._own_run_dir and self._run_dir is not None:
-            shutil.rmtree(self._run_dir, ignore_errors=True)
-            self._run_dir = None
+        """Stop every process; remove the run dir when the stack made it (a temporary one),
+        also when the stop itself is interrupted (a second Ctrl-C cancels it): what is still
+        running is then killed at once first."""
+        try:
+            await self._processes.stop()
+        finally:
+            self._instances = set()
+            if self._own_run_dir and self._run_dir is not None:
+                self._processes.kill()
+                shutil.rmtree(self._run_dir, ignore_errors=True)
+                self._run_dir = None
 
     # -- trials -----------------------------------------------------------------------------
 
@@ -173,6 +186,7 @@ class LocalStack:
 
     async def apply(self, router: RouterConfig) -> AppliedConfig:
         self._require_started("apply")
+        await self._revive_prometheus()
         block_size = router.block_size or self.spec.mocker.block_size
         frontend_dead, worker_dead = self._processes.dead_parts()
         restart_workers = (
@@ -221,6 +235,23 @@ class LocalStack:
             "restarted %s: ready in %.2f s, scraped in %.2f s", ", ".join(names), ready_s, total_s
         )
         return names, total_s
+
+    async def _revive_prometheus(self) -> None:
+        """Start the stack's Prometheus again (same port, same data) if it has exited; wait
+        until it has scraped every component."""
+        prometheus = self.prometheus
+        if prometheus is None or prometheus.process is None:
+            return
+        code = prometheus.process.poll()
+        if code is None:
+            return
+        log.warning(
+            "prometheus (pid %s) exited (%s): started again", prometheus.process.pid,
+            exit_status(code),
+        )  # fmt: skip
+        prometheus.start()
+        await prometheus.wait_ready()
+        await prometheus.wait_scraped_after(list(self._processes.targets()), time.time())
 
     # -- health -----------------------------------------------------------------------------
 

@@ -156,11 +156,15 @@ class StackProcesses:
         return self._run_dir
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
-        """Start one component, appending to `logs/<name>.log` after a marker line."""
-        log_path = self._require_run_dir() / "logs" / f"{name}.log"
+        """Start one component, appending to `logs/<name>.log` after a marker line; its
+        temporary files (Dynamo writes a logging config per process) go to `<run dir>/tmp`."""
+        run_dir = self._require_run_dir()
+        log_path = run_dir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / "tmp").mkdir(exist_ok=True)
         with log_path.open("a") as fh:
             fh.write(f"=== dynamo-tune: starting {name} at {time.time():.3f}\n")
+        env = {**env, "TMPDIR": str(run_dir / "tmp")}
         proc = ManagedProcess(name, argv, log_path, env=env)
         proc.start()
         return proc
@@ -194,6 +198,11 @@ class StackProcesses:
         if self.prometheus is not None:
             await asyncio.to_thread(self.prometheus.stop)
         self.frontend, self.workers, self.prometheus = None, [], None
+
+    def kill(self) -> None:
+        """SIGKILL whatever is still running, at once, and wait for it (an interrupted stop)."""
+        for proc in self.all():
+            proc.stop(grace_s=0.0)
 
     # -- health -----------------------------------------------------------------------------
 

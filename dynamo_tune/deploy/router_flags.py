@@ -49,6 +49,7 @@ refuses the others), the block size and the mocker's engine arguments, and nothi
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -203,6 +204,24 @@ def router_flags(cfg: RouterConfig, policy_file: Path | None = None) -> list[str
     if in_yaml:
         flags.extend(["--router-policy-config", str(policy_file)])
     return flags
+
+
+def split_flags(args: Sequence[str], fields: Collection[str]) -> tuple[list[str], list[str]]:
+    """Split frontend router flags `args` (as `router_flags` writes them) into (the flags that
+    set one of the `RouterConfig` fields `fields`, the flags that set another field), each in
+    its order; e.g. the local stack's `--kv-cache-block-size` when `block_size` is not in
+    `fields`. An argument this table does not know stays in the first list. Pure."""
+    rules = {r.flag: r for r in FLAG_TABLE}
+    rules |= {"--no-" + r.flag.removeprefix("--"): r for r in FLAG_TABLE if r.negatable}
+    kept: list[str] = []
+    other: list[str] = []
+    i = 0
+    while i < len(args):
+        found = rules.get(args[i])
+        width = 1 if found is None or found.negatable else 2
+        (kept if found is None or found.field in fields else other).extend(args[i : i + width])
+        i += width
+    return kept, other
 
 
 def policy_config(cfg: RouterConfig) -> dict[str, Any] | None:

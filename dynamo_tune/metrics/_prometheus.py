@@ -10,6 +10,7 @@ the reason is exactly `_prom_api.rejection_reason`), gives `reachable=False`, ne
 exception. Whether the scrapes measured the window (an active target, every target up at the
 end and scraped inside the window with `up` 1, none late past `end`, every window query
 answered) is judged too (`_edges.window_faults`); what failed is the result's `fault`.
+`check_api()` (optional, before `collect`) raises at once for a URL that is no Prometheus.
 """
 
 from __future__ import annotations
@@ -104,8 +105,7 @@ class PrometheusBackend:
             try:
                 wait = await self.wait_for_scrape(api, end)
             except QueryFailed as exc:  # no usable HTTP answer (the only kind raised here)
-                state = "stopped answering" if api.answered else "is unreachable"
-                reason = api.rejection or f"prometheus at {self.prometheus_url} {state}: {exc}"
+                reason = self._unreachable_reason(api, exc)
                 return DynamoMetricsResult.unreachable(
                     reason, collection_timestamp=time.time(), **meta
                 )
@@ -135,6 +135,25 @@ class PrometheusBackend:
             fault="; ".join(faults + failed) or None,
             **meta,
         )
+
+    def _unreachable_reason(self, api: PrometheusAPI, exc: QueryFailed) -> str:
+        """Why the Prometheus cannot be read at all, after `exc` (`unreachable`) from `api`."""
+        state = "stopped answering" if api.answered else "is unreachable"
+        return api.rejection or f"prometheus at {self.prometheus_url} {state}: {exc}"
+
+    async def check_api(self) -> None:
+        """Ask the query API once (`vector(1)`), for a caller that stops before `collect`'s
+        bounded waits: `MetricsError` (one line) when nothing answers, the credentials are
+        refused, or the server is no Prometheus (an HTTP error such as 404 or an answer that
+        is not the API's JSON, where `collect` would wait for a scrape it cannot see)."""
+        async with new_client(self.timeout_s, self.access) as client:
+            api = PrometheusAPI(client, self.prometheus_url, concurrency=1)
+            try:
+                await api.query("vector(1)")
+            except QueryFailed as exc:
+                if exc.unreachable:
+                    raise MetricsError(self._unreachable_reason(api, exc)) from None
+                raise MetricsError(f"{self.prometheus_url} is not a Prometheus: {exc}") from None
 
     async def wait_for_scrape(self, api: PrometheusAPI, end: float) -> ScrapeWait:
         """Wait (bounded) until every target was scraped after `end`; pin `t1` (`_edges.py`).

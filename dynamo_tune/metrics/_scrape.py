@@ -75,7 +75,9 @@ class ScrapeBackend:
         snapshots: dict[str, Snapshot] = {}
         errors: list[str] = []
         for url, answer in zip(self.metrics_urls, answers, strict=True):
-            if isinstance(answer, httpx.HTTPError | ValueError):
+            if isinstance(answer, httpx.HTTPStatusError):  # httpx's text: 2 lines and a link
+                errors.append(f"{url}: HTTP {answer.response.status_code}")
+            elif isinstance(answer, httpx.HTTPError | ValueError):
                 errors.append(f"{url}: {type(answer).__name__}: {answer}")
             elif isinstance(answer, BaseException):
                 raise answer

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from dynamo_tune.study.confirmation import verdict_text
 from dynamo_tune.study.confirmation.verdict import label_of
-from dynamo_tune.study.read.answers import Answer, answer, best_config
+from dynamo_tune.study.read.answers import Answer, answer, best_config, router_args
 from dynamo_tune.study.spec.schema import StudySpec
 from dynamo_tune.study.trial.selection import search_trials
 
@@ -61,7 +61,7 @@ def verdict_block(study: optuna.Study, spec: StudySpec | None = None) -> Verdict
     chosen = [
         ChosenConfig(
             label=label_of(r),
-            flags=shlex.join(r.frontend_args),
+            flags=shlex.join(router_args(r)[0]),
             router_yaml=yaml.safe_dump(best_config(r), sort_keys=False),
         )
         for r in ans.trials

@@ -10,6 +10,7 @@ others) and, for a screened study, the screen stage (`study.read.screen_view`,
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import optuna
@@ -21,9 +22,9 @@ from dynamo_tune.report.figures import (
     Plot,
     history_plots,
     importance_plots,
-    importance_ranking,
     pareto_plot,
     search_view,
+    slice_knobs,
     slice_plot,
 )
 from dynamo_tune.report.knobs import KnobFinding, Noise, knob_findings, measurement_noise
@@ -86,6 +87,17 @@ def snapshot(study: optuna.Study) -> optuna.Study:
     return copy
 
 
+def matter_first(knobs: Sequence[KnobFinding]) -> list[str]:
+    """The knobs of the first objective's findings: those that matter first (by how far their
+    effect exceeds the noise threshold), then the others in the study file's order."""
+    first = [k for k in knobs if k.metric == knobs[0].metric] if knobs else []
+    matter = sorted(
+        (k for k in first if k.verdict == "matters"),
+        key=lambda k: -((k.effect or 0.0) - (k.threshold or 0.0)),
+    )
+    return [k.name for k in matter] + [k.name for k in first if k.verdict != "matters"]
+
+
 def build_report(
     study: optuna.Study,
     spec: StudySpec,
@@ -125,7 +137,8 @@ def build_report(
     plots = history_plots(view, metrics)
     plots.append(kve_ttft_plot(trials, spec.objective.ttft_target_seconds, kve_ceiling_of(trials)))
     plots += importance_plots(view, metrics)
-    plots.append(slice_plot(view, importance_ranking(view)[:2], metrics[0]))
+    knobs, chosen = slice_knobs(view, matter_first(contents.knobs))
+    plots.append(slice_plot(view, knobs, metrics[0], chosen))
     if len(metrics) > 1:
         plots.append(pareto_plot(view, metrics))
     plots += confirmation_plots(verdict, trials)

@@ -133,13 +133,15 @@ def _value(v: Any) -> str:
 
 def _labels(name: str, spec: ParamSpec, values: Sequence[Any]) -> list[str]:
     """Each value's group: its choice, or the lower / upper half of the values measured (equal
-    values in one half)."""
+    values in one half; two halves whenever two values were measured)."""
     if isinstance(spec, CategoricalParam):
         return [f"{name}={_value(v)}" for v in values]
     ordered = sorted(float(v) for v in values)
     cut = len(ordered) // 2
     while 0 < cut < len(ordered) and ordered[cut] == ordered[cut - 1]:
         cut += 1  # keep equal values together
+    if cut == len(ordered):  # the upper half was one value: cut below it instead
+        cut = ordered.index(ordered[-1])
     halves = [h for h in (ordered[:cut], ordered[cut:]) if h]
     names = [f"{name} {_value(h[0])}–{_value(h[-1])}" for h in halves]
     return [names[0] if len(halves) == 1 or float(v) < ordered[cut] else names[1] for v in values]

@@ -13,7 +13,7 @@ from html import escape
 from plotly.offline import get_plotlyjs
 
 from dynamo_tune.report.contents import Report, ReportContents
-from dynamo_tune.report.figures import Plot
+from dynamo_tune.report.figures import IMPORTANCE_VS_KNOBS, Plot
 from dynamo_tune.report.knobs import KnobFinding
 from dynamo_tune.report.trial_rows import CLIENT_COLUMNS, CORE_COLUMNS
 from dynamo_tune.study.confirmation.confidence import LEVEL
@@ -172,6 +172,7 @@ def _knobs(c: ReportContents, number: int, noise_section: int) -> str:
         "it does not; a knob listed above moved the result no more than repeating one "
         "configuration does.</p>"
     )
+    parts.append(f'<p class="caption" id="importances-vs-knobs">{_e(IMPORTANCE_VS_KNOBS)}</p>')
     parts.append(_table(["knob", "objective", "finding", "groups (mean, n)"], (
         (k.name, k.metric, _finding(k), "; ".join(f"{g.label}: {g.mean:.4f} (n={g.n})"
                                                    for g in k.groups))

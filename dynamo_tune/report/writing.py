@@ -20,6 +20,7 @@ from dynamo_tune.report.page import render
 from dynamo_tune.study.spec.loading import load_spec
 from dynamo_tune.study.store.opening import open_existing
 from dynamo_tune.study.store.screen_study import load_screen_study
+from dynamo_tune.validation import require_folder
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,17 @@ def _dynamo_version() -> str | None:
 def write_report_file(study_file: Path, output: Path | None = None) -> WrittenReport:
     """Render the report of the study `study_file` describes and write it to `output`.
 
-    SpecError for a bad study file, a study that does not exist, or an output that cannot be
-    written; StorageError when the storage cannot be read.
+    SpecError for a bad study file, a study that does not exist, an output whose folder does
+    not exist (never created) or that cannot be written; StorageError when the storage cannot
+    be read.
     """
     started = time.perf_counter()
     loaded = load_spec(study_file)
     handle = open_existing(loaded)
+    target = output if output is not None else default_output(study_file, loaded.spec.study.name)
+    if target.is_dir():
+        raise SpecError(f"-o: {target} is a folder; name the HTML file to write")
+    require_folder(target, "-o")  # a typo in the folder is refused, never created
     report = build_report(
         handle.study,
         loaded.spec,
@@ -63,7 +69,6 @@ def write_report_file(study_file: Path, output: Path | None = None) -> WrittenRe
         screen=load_screen_study(handle),
     )
     page = render(report).encode("utf-8")
-    target = output if output is not None else default_output(study_file, loaded.spec.study.name)
     _write_atomically(target, page)
     return WrittenReport(
         path=target,
@@ -75,10 +80,7 @@ def write_report_file(study_file: Path, output: Path | None = None) -> WrittenRe
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    if target.is_dir():
-        raise SpecError(f"-o: {target} is a folder; name the HTML file to write")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
         raise SpecError(f"-o: cannot write {target}: {exc.strerror or exc}") from exc

@@ -1,6 +1,7 @@
 """A study's trials as tables: the `trials` text table and the `export` CSV rows. Pure.
 
-The text table ends with the verdict's block (`verdict_text.block`) when there is one.
+The text table explains its `ok` column under the rows, shows a FAIL trial's reason on the line
+below it, and ends with the verdict's block (`verdict_text.block`) when there is one.
 """
 
 from __future__ import annotations
@@ -39,12 +40,30 @@ def _params(r: TrialRecord) -> str:
     return params
 
 
+OK_LEGEND = (
+    "ok: yes = meets every constraint; no = violates one (the best only if no trial meets "
+    "them all); - = not COMPLETE"
+)
+"""What the `ok` column of the `trials` table means (printed under the table)."""
+REASON_CHARS = 100
+"""A FAIL row's reason is shown on the line below it, its first line cut to this length."""
+
+
+def _reason(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else "no reason stored"
+    return first if len(first) <= REASON_CHARS else first[: REASON_CHARS - 3].rstrip() + "..."
+
+
 def trials_table(study: optuna.Study, spec: StudySpec | None = None) -> str:
-    """One row per trial: number, state, value(s), key metrics, feasibility, params; then
-    the verdict (`spec` completes a verdict stored without its range edges)."""
+    """One row per trial: number, state, value(s), key metrics, feasibility (`ok`), params; a
+    FAIL row's reason on the line below it; the `ok` legend; then the verdict (`spec`
+    completes a verdict stored without its range edges)."""
     header = ["#", "state", "value", *(label for label, _ in HEADLINE_METRICS), "ok", "params"]
     rows = [header]
+    reasons: dict[int, str] = {}  # row index -> why the trial failed
     for r in records(study):
+        if r.state == TrialState.FAIL:
+            reasons[len(rows)] = _reason(r.fail_reason or "")
         ok = "-" if r.state != TrialState.COMPLETE else ("yes" if r.feasible else "no")
         rows.append(
             [
@@ -57,10 +76,13 @@ def trials_table(study: optuna.Study, spec: StudySpec | None = None) -> str:
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    table = [
-        "  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]]).rstrip()
-        for r in rows
-    ]
+    table: list[str] = []
+    for i, row in enumerate(rows):
+        cells = [*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]]
+        table.append("  ".join(cells).rstrip())
+        if i in reasons:
+            table.append(f"{'':{widths[0]}}  failed: {reasons[i]}")
+    table += ["", OK_LEGEND]
     verdict = verdict_of(study, spec)
     if verdict is not None:
         table += ["", *block(verdict)]

@@ -1,19 +1,18 @@
 """`dynamo-tune run` and `dynamo-tune confirm`: load the file, open the study, run it. Does I/O.
 
 Nothing is written for an invalid file (`SpecError`). SIGTERM behaves like Ctrl-C while a
-run is in progress (the trial FAILs, the deployment is stopped).
+run is in progress (the trial FAILs naming the signal, the deployment is stopped): both end
+the run with a `KeyboardInterrupt` (`interrupts.Interrupted` for SIGTERM).
 """
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 from dynamo_tune.deploy.prometheus import prometheus_binary
 from dynamo_tune.errors import SpecError
+from dynamo_tune.interrupts import signals_as_interrupts
 from dynamo_tune.study.run.events import Reporter, ignore
 from dynamo_tune.study.run.loop import RunSummary, run_study
 from dynamo_tune.study.spec.checks import check_metrics_source
@@ -25,20 +24,6 @@ from dynamo_tune.validation import problem_summary
 
 ServicesFactory = Callable[[StudyHandle], TrialServices]
 """Builds a study's trial services (`services.build_services`; fakes in tests)."""
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C while a run is in progress (trial FAIL, deployment stopped)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def require_metrics_source(spec: StudySpec, path: Path) -> None:
@@ -68,7 +53,7 @@ def run_study_file(
         raise ValueError(f"`n_trials >= 1` must hold, but got {target_trials}")
     require_metrics_source(loaded.spec, study_file)  # before a study or deployment exists
     handle = open_for_run(loaded, allow_changed_space=allow_changed_space)
-    with sigterm_as_interrupt():
+    with signals_as_interrupts():
         return run_study(
             handle,
             services_for(handle),
@@ -97,7 +82,7 @@ def confirm_study_file(
     )
     open_existing(loaded)  # SpecError naming the storage when there is no such study
     handle = open_for_run(loaded)
-    with sigterm_as_interrupt():
+    with signals_as_interrupts():
         return run_study(
             handle,
             services_for(handle),

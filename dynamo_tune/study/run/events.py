@@ -32,7 +32,12 @@ class StudyOpened:
 
 @dataclass(frozen=True)
 class SearchTargetReached:
-    """The search has nothing to run: its target is reached (or running elsewhere)."""
+    """The search has nothing to run: `complete` of `target` search trials are COMPLETE and
+    `running` more run in other processes (together they reach the target)."""
+
+    complete: int = 0
+    target: int = 0
+    running: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,10 @@ class ConfirmationPlanned:
     configs: tuple[int, ...]
     repeats: int
     queued: int
+    measured: int = 0
+    """Measurements of the plan COMPLETE before this run (a resumed confirmation: > 0)."""
+    left: int | None = None
+    """Measurements queued and not started, after queueing (None: not counted)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dynamo_tune.study.confirmation.agreement import ScreenAgreement, agreement
 from dynamo_tune.study.confirmation.edges import can_widen
 from dynamo_tune.study.confirmation.verdict import Verdict, decide
 from dynamo_tune.study.read.answers import improvement
+from dynamo_tune.study.read.dashboard_note import write_verdict_note
 from dynamo_tune.study.run.events import (
     ConfirmationPlanned,
     ConfirmationUndecided,
@@ -72,7 +73,7 @@ class _StagedObjective:
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
         self.stage.admit(trial)
-        return self.objective(trial)
+        return self.objective.measure(trial)  # `run_trials` stores it, then tells
 
 
 def run_study(
@@ -112,7 +113,8 @@ def run_study(
         Screening(handle, services.workload_for, report).run(study)  # before the live search
         searching = searching_stage.has_work(study)
     if search and not searching:
-        report(SearchTargetReached())
+        running = search_count(study, TrialState.RUNNING)
+        report(SearchTargetReached(search_count(study, TrialState.COMPLETE), n_trials, running))
     confirming = None
     if confirmation is not None and not searching:
         confirming = _plan_confirmation(study, confirmation, report)
@@ -205,7 +207,13 @@ def _plan_confirmation(
         report(ConfirmationPlanned(baseline=None, configs=(), repeats=0, queued=0))
         return None
     queued = confirmation_plan.enqueue_missing(study, plan)
-    report(ConfirmationPlanned(plan.baseline, tuple(plan.configs), plan.repeats, queued))
+    done = confirmation_plan.measurements(study, (TrialState.COMPLETE,))
+    measured, left = sum(map(len, done.values())), confirmation_plan.waiting(study)
+    report(
+        ConfirmationPlanned(
+            plan.baseline, tuple(plan.configs), plan.repeats, queued, measured, left
+        )
+    )
     return ConfirmationStage(plan)
 
 
@@ -231,5 +239,6 @@ def _conclude(handle: StudyHandle, report: Reporter) -> Verdict | None:
         verdict = verdict.model_copy(update={"screen": screened})
     with storage_errors(handle.target, "write"):
         study.set_user_attr(StudyAttr.VERDICT, verdict.model_dump(mode="json"))
+        write_verdict_note(study, verdict)  # optuna-dashboard's study note (its Note page)
     report(VerdictReached(verdict))
     return verdict

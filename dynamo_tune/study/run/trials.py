@@ -6,31 +6,34 @@ trial the stale trials of dead runners are failed (RDB heartbeat), then `ask`, t
 heartbeat while the objective runs, `tell`, and the stage's `Monitor`; `study.stop()` (a
 stage, the monitor) ends it as in `optimize`, and so do `n_trials` and `timeout`. The storage
 retries every call through an outage (`store.retry`). A trial the objective fails with a
-`DynamoTuneError` is told FAIL and the run goes on; any other error (Ctrl-C too) is told FAIL,
-then raised. When the storage is still unreachable after `study.storage_retry_s`, the trial's
-result (its measurement, or FAIL) goes to the spill file (`store.spill`) and the run stops
-with a `StorageError` naming it: a runner never leaves its own trial RUNNING.
+`DynamoTuneError` is told FAIL and the run goes on; any other error (Ctrl-C, SIGTERM too) is
+told FAIL, then raised; every FAIL trial gets a `fail_reason`. A measured trial's metrics are
+written and the trial told in one section a signal does not cut (`interrupts.deferred`).
+When the storage is still unreachable after `study.storage_retry_s`, the trial's result (its
+measurement, or FAIL) goes to the spill file (`store.spill`) and the run stops with a
+`StorageError` naming it: a runner never leaves its own trial RUNNING.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
-from optuna.exceptions import ExperimentalWarning, StorageInternalError
-from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+from optuna.exceptions import StorageInternalError
+from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from dynamo_tune.errors import DynamoTuneError, StorageError
+from dynamo_tune.interrupts import deferred
 from dynamo_tune.study.run.monitor import Monitor
 from dynamo_tune.study.store.opening import StudyHandle
+from dynamo_tune.study.store.recovery import fail_stale_trials
 from dynamo_tune.study.store.spill import Spilled, spill, spill_path
 from dynamo_tune.study.trial.attr_keys import TrialAttr
-from dynamo_tune.study.trial.objective import Objective
+from dynamo_tune.study.trial.objective import Objective, interrupted_reason
 from dynamo_tune.study.trial.record import TrialRecord
 
 STORAGE_FAILURES = (SQLAlchemyError, StorageInternalError)
@@ -67,11 +70,11 @@ def run_trials(
 
 
 def _one_trial(handle: StudyHandle, func: ObjectiveFn, objective: Objective) -> FrozenTrial:
+    """Ask, measure (`func`: the stage's admission, then `Objective.measure`), then store and
+    tell in one `deferred` section: a signal during it is raised once the trial is told, so an
+    interrupted trial is FAIL with its reason and no metric attr, or COMPLETE with all."""
     study = handle.study
-    if is_heartbeat_enabled(study._storage):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+    fail_stale_trials(study)
     trial = study.ask()
     objective.result = None
     values: float | Sequence[float] | None = None
@@ -85,17 +88,39 @@ def _one_trial(handle: StudyHandle, func: ObjectiveFn, objective: Objective) -> 
         except STORAGE_FAILURES as exc:  # the outage outlasted the retries: keep the result
             raise _spilled(handle, trial, objective, exc) from exc
         except (Exception, KeyboardInterrupt) as exc:
-            state = TrialState.FAIL
-            error = exc
-    try:
-        frozen = study.tell(trial, values, state=state, skip_if_finished=True)
-    except STORAGE_FAILURES as exc:
-        if state is not None:
-            objective.result = None  # a FAIL or PRUNED trial: nothing measured to keep
-        raise _spilled(handle, trial, objective, exc) from exc
+            state, error = TrialState.FAIL, exc
+        with deferred():
+            try:
+                if state is None:
+                    try:
+                        objective.store(trial)
+                    except STORAGE_FAILURES:
+                        raise
+                    except (Exception, KeyboardInterrupt) as exc:  # a second signal too
+                        values, state, error = None, TrialState.FAIL, exc
+                        _ensure_reason(trial, exc, "store")
+                elif state == TrialState.FAIL:
+                    _ensure_reason(trial, error)
+                frozen = study.tell(trial, values, state=state, skip_if_finished=True)
+            except STORAGE_FAILURES as exc:
+                if state is not None:
+                    objective.result = None  # a FAIL or PRUNED trial: nothing measured to keep
+                raise _spilled(handle, trial, objective, exc) from exc
     if error is not None and not isinstance(error, DynamoTuneError):
         raise error
     return frozen
+
+
+def _ensure_reason(trial: optuna.Trial, error: BaseException | None, stage: str = "") -> None:
+    """Every FAIL trial says why: the objective's reason, else one from `error` (`stage`:
+    what the run was doing, e.g. "store")."""
+    if TrialRecord.from_trial(trial).fail_reason is not None or error is None:
+        return
+    if isinstance(error, KeyboardInterrupt):
+        reason = interrupted_reason(error, stage or None)
+    else:
+        reason = f"{stage + ': ' if stage else ''}{type(error).__name__}: {error}"
+    trial.set_user_attr(TrialAttr.FAIL_REASON, reason)
 
 
 def _spilled(

@@ -1,17 +1,20 @@
 """Rules of a study file that span sections, each problem located. Pure.
 
 `check_spec` returns every problem as `"<dotted location>: <message>"`; an empty list means
-the study can run. These run after the schema (pydantic) accepted the file. `check_spec`
-does not depend on the machine (reading a study back works anywhere); `dynamo-tune run`
-adds `run.entry.require_metrics_source` (is `prometheus` on this machine's PATH?) before it
-creates or opens a study.
+the study can run. A password written in `study.storage` is one (the file's text is stored with
+the study: only `${NAME}` references are accepted). These run after the schema (pydantic)
+accepted the file. `check_spec` does not depend on the machine (reading a study back works
+anywhere); `dynamo-tune run` adds `run.entry.require_metrics_source` (is `prometheus` on this
+machine's PATH?) before it creates or opens a study.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -39,7 +42,7 @@ _SINGLE_OBJECTIVE_SAMPLERS = {"cmaes", "gp"}
 
 def check_spec(spec: StudySpec) -> list[str]:
     """Every cross-section problem of `spec`, located."""
-    issues: list[str] = []
+    issues = check_storage_password(spec.study.storage)
     for name, param in spec.search_space.items():
         issues += _check_param(spec, name, param)
     if issues:
@@ -51,6 +54,30 @@ def check_spec(spec: StudySpec) -> list[str]:
     issues += check_screen(spec)
     issues += check_metrics_source(spec)
     return issues
+
+
+_REFERENCES_ONLY = re.compile(r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})+")
+QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)([^&#]*)")
+"""A `password=` query parameter of a URL: its key (group 1) and value (group 2)."""
+
+
+def check_storage_password(written: str | None) -> list[str]:
+    """A password in `study.storage` (`user:PASSWORD@`, `?password=`) that is not made of
+    `${NAME}` references only: the study file is stored with the study. Never echoes it."""
+    if written is None or written.startswith(("sqlite:", "journal:")):
+        return []
+    try:
+        password = urlsplit(written).password
+    except ValueError:  # a malformed URL: resolving the storage names the problem
+        password = None
+    secrets = [password, *(value for _, value in QUERY_PASSWORD.findall(written))]
+    if not any(s and not _REFERENCES_ONLY.fullmatch(s) for s in secrets):
+        return []
+    return [
+        "study.storage: a password cannot be written in the study file (it is stored with the "
+        "study): write it as ${NAME} and set the environment variable NAME, e.g. "
+        "postgresql+psycopg://tuner:${TUNE_DB_PASSWORD}@host/db"
+    ]
 
 
 def check_metrics_source(spec: StudySpec, *, prometheus_on_path: bool = True) -> list[str]:

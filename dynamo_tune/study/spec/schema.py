@@ -84,7 +84,8 @@ class StudySection(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
     storage: str | None = Field(
         default=None,
-        description="Optuna storage URL or journal:PATH (None: sqlite:///<name>.db)",
+        description="Optuna storage URL or journal:PATH (None: sqlite:///<name>.db); relative "
+        "paths are the study file's, their folder must exist; a password only as ${NAME}",
     )
     n_trials: int = Field(ge=1, description="Total COMPLETE trials the study should reach")
     timeout_s: float | None = Field(
@@ -97,7 +98,9 @@ class StudySection(_Strict):
         default=None, description="Dotted settings of the reference trial, enqueued once, first"
     )
     artifact_dir: str | None = Field(
-        default=None, description="Artifact folder (None: <storage file>.artifacts beside it)"
+        default=None,
+        description="Artifact folder, created when needed (None: <storage file>.artifacts beside "
+        "the storage file; a server database: <name>.artifacts beside the study file)",
     )
     enqueue: list[PresetName | dict[str, Scalar]] = Field(
         default_factory=list,

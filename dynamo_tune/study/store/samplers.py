@@ -1,8 +1,8 @@
 """The sampler named in a study file, seeded. Pure (builds objects; imports optional packages).
 
 `gp` needs `torch` and `scipy`, `qmc` needs `scipy`, `cmaes` needs `cmaes`: a missing one is a
-`SpecError` naming what to install. Constraints reach the samplers through
-`trial.set_constraint` where Optuna has it (5.x); on Optuna 4 they go through
+`SpecError` naming the commands that install it (torch: its CPU build). Constraints reach the
+samplers through `trial.set_constraint` where Optuna has it (5.x); on Optuna 4 they go through
 `constraints_func`, reading the `constraints` user attr the objective stores.
 """
 
@@ -28,6 +28,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "qmc": ("scipy",),
     "cmaes": ("cmaes",),
 }
+INDEX_URL: dict[str, str] = {"torch": "https://download.pytorch.org/whl/cpu"}
+"""Packages installed from their own index: torch's CPU build (PyPI's is a multi-GB CUDA one)."""
 HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
 """Optuna 5 has `trial.set_constraint`; Optuna 4 only `constraints_func` (the one feature test)."""
 CONSTRAINT_AWARE = frozenset({"tpe", "nsga2", "gp"})
@@ -40,6 +42,17 @@ def sets_constraints(name: str) -> bool:
     the values are in the `constraints` user attr either way.
     """
     return HAS_SET_CONSTRAINT and name in CONSTRAINT_AWARE
+
+
+def install_commands(packages: Sequence[str]) -> str:
+    """How to install `packages` with uv: one command for those PyPI's default build suits,
+    one per package that needs its own index (`INDEX_URL`; uv's `UV_DEFAULT_INDEX` is its
+    index-url option as a variable). Pure."""
+    plain = [pkg for pkg in packages if pkg not in INDEX_URL]
+    own = [pkg for pkg in packages if pkg in INDEX_URL]
+    commands = [f"`uv pip install {' '.join(plain)}`"] if plain else []
+    commands += [f"`UV_DEFAULT_INDEX={INDEX_URL[pkg]} uv pip install {pkg}`" for pkg in own]
+    return " and ".join(commands)
 
 
 def missing_packages(name: str) -> list[str]:
@@ -137,7 +150,7 @@ def _base_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSamp
     if missing:
         raise SpecError(
             f"study.sampler.name: {name} needs {' and '.join(missing)}: "
-            f"install with `uv pip install {' '.join(missing)}`"
+            f"install with {install_commands(missing)}"
         )
     cons: dict[str, Any] = (
         {} if HAS_SET_CONSTRAINT else {"constraints_func": constraints_from_attrs}

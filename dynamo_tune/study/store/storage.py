@@ -2,20 +2,23 @@
 
 `study.storage` is an Optuna RDB URL (`sqlite:///x.db`, `postgresql://...`, `mysql+pymysql://...`)
 or `journal:PATH` (Optuna's journal file). Relative sqlite and journal paths resolve against
-the study file's folder. SQLite gets a lock timeout (a live dashboard or a second runner
-would otherwise hit "database is locked"); RDB storages get Optuna's trial heartbeat so a
-dead runner's RUNNING trials become FAIL, and check a pooled connection before using it, so
-a database server restarted between two queries costs nothing (a missed heartbeat is a
-logged warning), and retry a call through a longer outage (`retry`). Artifacts go to a
-`FileSystemArtifactStore` beside the storage file (or beside the study file for a server
-database).
+the study file's folder; the storage file's folder must exist (a typo in it is a `SpecError`,
+never a new study started elsewhere). SQLite gets a lock timeout (a live dashboard or a
+second runner would otherwise hit "database is locked"); RDB storages get Optuna's trial
+heartbeat so a dead runner's RUNNING trials become FAIL, and check a pooled connection before
+using it, so a database server restarted between two queries costs nothing (a missed
+heartbeat is a logged warning), and retry a call through a longer outage (`retry`).
+Artifacts go to a `FileSystemArtifactStore` in `study.artifact_dir`, by default
+`<storage file>.artifacts` beside the storage file (a server database: `<study name>.artifacts`
+beside the study file), created when needed.
 
 `study.storage` may reference environment variables as `${NAME}` (`$$` is a literal `$`), so a
-password need not be written in the study file: `postgresql+psycopg://tuner:${PW}@db/optuna`.
-They are expanded when the storage is resolved; messages show the URL as written, password
-masked, and the study keeps the file's text (references, not values). A missing variable is a
-`SpecError`. A storage that cannot be opened, read or written is a `StorageError` (its own
-exit code) whose one-line message names the URL or path, with any password masked.
+password need not be written in the study file: `postgresql+psycopg://tuner:${PW}@db/optuna`
+(a literal password is refused when the file is checked: `spec.checks`). They are expanded
+when the storage is resolved; messages show the URL as written, password masked, and the
+study keeps the file's text (references, not values). A missing variable is a `SpecError`. A
+storage that cannot be opened, read or written is a `StorageError` (its own exit code) whose
+one-line message names the URL or path, with any password masked.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ from sqlalchemy.exc import (
 )
 
 from dynamo_tune.errors import SpecError, StorageError
+from dynamo_tune.study.spec.checks import QUERY_PASSWORD
 from dynamo_tune.study.store.retry import RetryingRDBStorage
+from dynamo_tune.validation import require_folder
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,6 @@ SCHEMA_RACE_ATTEMPTS = 5
 StorageKind = Literal["sqlite", "rdb", "journal"]
 MASK = "***"
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 DRIVER_HINT = (
     " (is its driver installed? PostgreSQL: pip install 'dynamo-tune[postgres]' and a "
     "postgresql+psycopg:// URL)"
@@ -120,7 +124,7 @@ def expand_env(raw: str, env: Mapping[str, str]) -> str:
 def mask_password(url: str) -> str:
     """`url` with the password of its user info (and a `password=` query value) replaced by
     `***`. Pure."""
-    url = _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", url)
+    url = QUERY_PASSWORD.sub(rf"\g<1>{MASK}", url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -156,14 +160,14 @@ def storage_errors(target: StorageTarget, doing: str = "use") -> Iterator[None]:
 
 
 def check_location(target: StorageTarget) -> None:
-    """`StorageError` if a file storage's folder can neither be found nor created (writes
+    """`SpecError` naming the folder if a file storage's folder does not exist (a typo in the
+    path must not start a new study elsewhere), `StorageError` if it is not writable (writes
     nothing; best effort: the open at run time has the last word)."""
     if target.path is None:
         return
+    require_folder(target.path, "study.storage")
     folder = target.path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(folder, os.W_OK | os.X_OK):
         raise StorageError(f"cannot create storage {target.display}: {folder} is not writable")
     if target.path.exists() and not os.access(target.path, os.R_OK | os.W_OK):
         raise StorageError(f"cannot write storage {target.display}: permission denied")
@@ -244,11 +248,12 @@ def open_storage(
     retry_s: float = 0,
     stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> BaseStorage:
-    """Open (creating if needed) the storage; `StorageError` if it cannot be opened. An RDB
-    storage's calls survive an outage of `retry_s` (`retry.RetryingRDBStorage`)."""
+    """Open (creating the database or file if needed, never its folder: `SpecError` naming a
+    missing one) the storage; `StorageError` if it cannot be opened. An RDB storage's calls
+    survive an outage of `retry_s` (`retry.RetryingRDBStorage`)."""
+    if target.path is not None:
+        require_folder(target.path, "study.storage")
     try:
-        if target.path is not None:
-            target.path.parent.mkdir(parents=True, exist_ok=True)
         if target.kind == "journal":
             assert target.path is not None
             return JournalStorage(JournalFileBackend(str(target.path)))

@@ -6,9 +6,12 @@
       -> evaluate (median of repeats, constraints) -> user attrs, constraints, artifacts -> value
 
 The objective is synchronous (the run loop calls it) and runs one `asyncio.run` per trial. A
-`DynamoTuneError` (deployment, workload or metrics could not work at all) or Ctrl-C leaves
-`fail_reason` on the trial and propagates, so the run records it FAIL; incomplete metrics or a
-violated constraint complete the trial with the violation recorded.
+`DynamoTuneError` (deployment, workload or metrics could not work at all) or a Ctrl-C/SIGTERM
+leaves `fail_reason` on the trial (naming the signal) and propagates, so the run records it
+FAIL; incomplete metrics or a violated constraint complete the trial with the violation
+recorded. `measure` decides the outcome and writes no metric; `store` writes them. The run
+(`run.trials`) stores and tells a measured trial in one section no signal cuts, so a FAIL
+trial never holds metric attrs.
 
 Quiet gap: one trial's window must not start before the deployment's quiet gap
 (`dynamo_tune.deploy.base.quiet_gap_seconds`: two scrape intervals plus a margin) after the
@@ -41,6 +44,7 @@ import optuna
 
 from dynamo_tune.deploy.base import Deployment, Endpoints
 from dynamo_tune.errors import DeploymentFault, MeasurementFault
+from dynamo_tune.interrupts import describe
 from dynamo_tune.metrics import MetricsBackend
 from dynamo_tune.study.spec.schema import StudySpec
 from dynamo_tune.study.spec.space import Candidate, SearchSpace, make_candidate
@@ -49,6 +53,13 @@ from dynamo_tune.study.trial.outcome import Measurement, Outcome, evaluate
 from dynamo_tune.study.trial.record import TrialRecord
 from dynamo_tune.study.trial.runner import runner_identity
 from dynamo_tune.workload.base import Workload
+
+
+def interrupted_reason(exc: BaseException, stage: str | None = None) -> str:
+    """A trial's `fail_reason` after a Ctrl-C or SIGTERM: `interrupted by SIGTERM during
+    workload` (`stage`: where it was; None: unknown)."""
+    where = f" during {stage}" if stage else ""
+    return f"interrupted by {describe(exc)}{where}"
 
 
 class ArtifactSink(Protocol):
@@ -96,9 +107,21 @@ class Objective:
         self.use_set_constraint = use_set_constraint
         self.result: TrialResult | None = None
         """The last call's measurement once known (None before: nothing measured yet)."""
+        self._measured: tuple[Outcome, list[Measurement]] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
+        """Measure the trial, then store what it measured (`measure`, then `store`)."""
+        values = self.measure(trial)
+        self.store(trial)
+        return values
+
+    def measure(self, trial: optuna.Trial) -> float | Sequence[float]:
+        """Measure one candidate and decide its outcome; store no metric yet (`store` does,
+        so a trial interrupted before its outcome is decided holds no metric attr). A failure
+        or an interruption leaves `fail_reason` on the trial ("interrupted by SIGTERM during
+        workload") and propagates."""
         self.result = None
+        self._measured = None
         trial.set_user_attr(TrialAttr.RUNNER, runner_identity())
         values = self.space.suggest(trial)
         overrides = TrialRecord.from_trial(trial).overrides
@@ -108,9 +131,11 @@ class Objective:
         stage = ["apply"]
         try:
             measurements = asyncio.run(self._measure(candidate, stage))
-        except KeyboardInterrupt:
+            stage[0] = "evaluate"
+            outcome = evaluate(measurements, self.spec.objective)
+        except KeyboardInterrupt as exc:
             self._abandoned()
-            trial.set_user_attr(TrialAttr.FAIL_REASON, f"interrupted (Ctrl-C) during {stage[0]}")
+            trial.set_user_attr(TrialAttr.FAIL_REASON, interrupted_reason(exc, stage[0]))
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial FAIL
             self._abandoned()
@@ -118,7 +143,6 @@ class Objective:
             if isinstance(exc, DeploymentFault):  # a `MeasurementFault` too
                 trial.set_user_attr(TrialAttr.FAULT, exc.fault)
             raise
-        outcome = evaluate(measurements, self.spec.objective)
         outcome.attrs[TrialAttr.HINTS] = candidate.hints.model_dump(mode="json", exclude_none=True)
         outcome.attrs.update(self.timings)
         self.result = TrialResult(
@@ -126,8 +150,14 @@ class Objective:
             dict(outcome.attrs),
             dict(outcome.constraints) if self.use_set_constraint else {},
         )
-        self._store(trial, outcome, measurements)
+        self._measured = (outcome, measurements)
         return outcome.values[0] if len(outcome.values) == 1 else outcome.values
+
+    def store(self, trial: optuna.Trial) -> None:
+        """Write the last `measure`'s metric attrs, constraints and artifacts on `trial`
+        (nothing if it measured nothing)."""
+        if self._measured is not None:
+            self._store(trial, *self._measured)
 
     async def _measure(self, candidate: Candidate, stage: list[str]) -> list[Measurement]:
         services = self.services
