@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from dynamo_tune.errors import DeploymentError, DynamoTuneError
+from dynamo_tune.errors import DeploymentError, DeploymentFault, DynamoTuneError
 
 TAIL_LINES = 20
 """Lines of stderr (or of a log) quoted in an error message."""
@@ -198,11 +198,16 @@ class ManagedProcess:
 
 
 def raise_if_exited(procs: Sequence[ManagedProcess]) -> None:
-    """Raise the `error` of the first exited process, with its exit code and log tail."""
+    """Raise the `error` of the first exited process, with its exit code and log tail. A
+    deployment component killed by a signal (negative code: SIGKILL, the OOM killer) raises
+    `DeploymentFault`: the deployment broke, whatever configuration it was applying."""
     for proc in procs:
         code = proc.poll()
         if code is not None:
-            raise proc.error(
+            error = proc.error
+            if code < 0 and issubclass(error, DeploymentError):
+                error = DeploymentFault
+            raise error(
                 f"{proc.name} (pid {proc.pid}) exited with code {code}; "
                 f"log {proc.log_path}:\n{proc.log_tail()}"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -181,3 +182,25 @@ async def test_required_prometheus_missing_fails_before_anything_starts(
     with pytest.raises(PrometheusNotFound, match="apt-get install -y prometheus"):
         await stack.start()
     assert stack.pids() == {}
+
+
+async def test_a_killed_prometheus_is_started_again_by_the_next_apply(
+    stack_factory: Callable[..., LocalStack],
+) -> None:
+    """Found by the fault-injection soak: a SIGKILL-ed Prometheus stayed dead, so every
+    later trial of the run failed as a measurement fault until the failure guard stopped it."""
+    stack = stack_factory()
+    ep = stack.endpoints()
+    victim = stack.pids()["prometheus"]
+    os.kill(victim, signal.SIGKILL)
+    async with httpx.AsyncClient(timeout=10) as client:
+        with pytest.raises(httpx.TransportError):
+            for _ in range(50):  # until the port is closed
+                await client.get(f"{ep.prometheus_url}/-/ready")
+                await asyncio.sleep(0.1)
+        await stack.apply(stack.router)
+        assert stack.pids()["prometheus"] not in (victim, None)
+        assert stack.endpoints().prometheus_url == ep.prometheus_url  # the same port
+        body = (await client.get(f"{ep.prometheus_url}/api/v1/targets")).json()
+    health = {t["scrapeUrl"]: t["health"] for t in body["data"]["activeTargets"]}
+    assert health == {url: "up" for url in stack.endpoints().metrics_urls}

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from study_helpers import wait_for
 
-from dynamo_tune.errors import DeploymentError, DynamoTuneError, WorkloadError
-from dynamo_tune.process import ManagedProcess, file_tail, run_to_completion
+from dynamo_tune.errors import DeploymentError, DeploymentFault, DynamoTuneError, WorkloadError
+from dynamo_tune.process import ManagedProcess, file_tail, raise_if_exited, run_to_completion
 
 
 def gone(pid: int, within_s: float = 5.0) -> bool:
@@ -106,6 +107,29 @@ def _ppid(proc_dir: Path) -> int:
 def test_missing_binary_is_a_deployment_error(tmp_path: Path) -> None:
     with pytest.raises(DeploymentError, match="cannot start"):
         ManagedProcess("x", [str(tmp_path / "nope")], tmp_path / "x.log").start()
+
+
+def test_a_component_killed_by_a_signal_is_a_fault_an_error_exit_is_not(tmp_path: Path) -> None:
+    """Found by the fault-injection soak: a worker SIGKILL-ed while a restart waited for it
+    failed the trial as a plain error, so its configuration (the baseline) was never retried."""
+    killed = ManagedProcess("killed", [sys.executable, "-c", "import time; time.sleep(60)"],
+                            tmp_path / "k.log")  # fmt: skip
+    failing = ManagedProcess("failing", [sys.executable, "-c", "raise SystemExit(3)"],
+                             tmp_path / "f.log")  # fmt: skip
+    killed.start()
+    failing.start()
+    try:
+        assert killed.pid is not None
+        os.kill(killed.pid, signal.SIGKILL)
+        wait_for(lambda: killed.poll() is not None and failing.poll() is not None, timeout_s=10)
+        with pytest.raises(DeploymentFault, match=r"killed \(pid \d+\) exited with code -9"):
+            raise_if_exited([killed])
+        with pytest.raises(DeploymentError, match="exited with code 3") as caught:
+            raise_if_exited([failing])
+        assert not isinstance(caught.value, DeploymentFault)
+    finally:
+        killed.stop(0.0)
+        failing.stop(0.0)
 
 
 def test_a_file_tail_is_its_last_lines(tmp_path: Path) -> None:

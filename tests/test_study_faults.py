@@ -26,6 +26,7 @@ from dynamo_tune.deploy.spec import CommandDeploymentSpec, ExternalDeploymentSpe
 from dynamo_tune.errors import RunStopped
 from dynamo_tune.metrics import DynamoMetricsResult
 from dynamo_tune.study import confirm_study_file, run_study_file
+from dynamo_tune.study.read.answers import verdict_of
 from dynamo_tune.study.trial.outcome import NO_KV_EVENTS, NO_KV_EVENTS_WARNING
 
 FAULT_REASON = (
@@ -107,9 +108,12 @@ def test_a_crash_without_a_fault_is_not_retried(tmp_path: Path) -> None:
     assert not [t for t in trials if "retry_of" in t.user_attrs]
 
 
-def test_a_faulty_confirmation_measurement_is_left_to_the_confirmation_plan(
+def test_a_faulty_confirmation_measurement_is_measured_again_in_the_same_run(
     tmp_path: Path,
 ) -> None:
+    """The confirmation plan, not the fault retry, re-queues what it lacks, before the run
+    ends: a run that returns has every planned measurement (found by the fault-injection
+    soak, where a run ended with n=1 for members planned twice)."""
     path = write_study(
         tmp_path,
         {
@@ -124,16 +128,18 @@ def test_a_faulty_confirmation_measurement_is_left_to_the_confirmation_plan(
     run_study_file(path, stack.services, report=TextReporter(out))
     trials = open_study(path).get_trials()
     confirms = [t for t in trials if t.user_attrs.get("stage") == "confirm"]
-    assert [t.state.name for t in confirms] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    assert [t.state.name for t in confirms] == ["FAIL"] + ["COMPLETE"] * 4
     assert confirms[0].user_attrs["fail_reason"] == FAULT_REASON
     assert confirms[0].user_attrs["confirms"] == 0
+    assert confirms[-1].user_attrs["confirms"] == 0  # the baseline's, measured again
     assert not [t for t in trials if "retry_of" in t.user_attrs]
     assert "trial #2: deployment fault; configuration not re-enqueued here" in out.getvalue()
-    # a later `confirm` queues the one measurement the plan lacks
+    verdict = verdict_of(open_study(path))
+    assert verdict is not None
+    # nothing is left for a later `confirm` to queue
     confirm_study_file(path, fake_stack().services)
     confirms = [t for t in open_study(path).get_trials() if t.user_attrs.get("stage") == "confirm"]
     assert len(confirms) == 5
-    assert (confirms[-1].user_attrs["confirms"], confirms[-1].state.name) == (0, "COMPLETE")
 
 
 class _PrometheusGoesAway(FakeMetricsBackend):
@@ -274,3 +280,25 @@ async def test_external_deployment_health_is_the_model_being_listed(
     assert await deployment.check_health() == (
         f"{URL}/v1/models does not answer (ConnectError: refused)"
     )
+
+
+def test_the_baseline_is_attempted_up_to_three_times(tmp_path: Path) -> None:
+    """The study has no verdict without a COMPLETE baseline: a fault chain on it is retried
+    past the once of other configurations, up to 3 attempts (found by the fault-injection
+    soak, where a fault and then a killed runner lost the baseline for good)."""
+    path = write_study(tmp_path, {"study.n_trials": 2})
+    stack = fake_stack(deployment={"fault_after_workload": {0, 1}})  # the first two attempts
+    run_study_file(path, stack.services)
+    trials = open_study(path).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL", "COMPLETE", "COMPLETE"]
+    assert [t.user_attrs.get("retry_of") for t in trials[:3]] == [None, 0, 1]
+    assert all(t.user_attrs["baseline"] is True for t in trials[:3])
+    # three faults in a row: the third attempt is the last
+    (tmp_path / "again").mkdir()
+    path = write_study(tmp_path / "again", {"study.n_trials": 1, "study.max_failures_in_a_row": 5})
+    stack = fake_stack(deployment={"fault_after_workload": {0, 1, 2}})
+    run_study_file(path, stack.services)
+    trials = open_study(path).get_trials()
+    assert [t.user_attrs.get("retry_of") for t in trials] == [None, 0, 1, None]
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL", "FAIL", "COMPLETE"]
+    assert "baseline" not in trials[3].user_attrs

@@ -201,6 +201,26 @@ def test_progress_formatting() -> None:
     assert line == (
         "[ 2/10] #5 FAIL: apply: DeploymentError: boom | best 0.6100 (#1) | 4.0s | ETA 1m20s"
     )
+    # a fault's reason carries the dead process's log tail: the progress line stays one line
+    tail = "apply: DeploymentFault: frontend exited\nlog /tmp/x.log:\nINFO a\nINFO b"
+    line = progress_line(
+        TrialFinished(
+            stage="search",
+            record=failed.model_copy(update={"fail_reason": tail}),
+            done=2,
+            target=10,
+            best=None,
+            trial_seconds=4.0,
+            eta_seconds=None,
+            noise_sd=None,
+            noise_n=0,
+        )
+    )
+    assert "\n" not in line
+    assert line.startswith(
+        "[ 2/10] #5 FAIL: apply: DeploymentFault: frontend exited "
+        "(+3 log lines in its fail_reason) | 4.0s"
+    )
 
 
 def test_run_seed_never_replays_an_earlier_run() -> None:

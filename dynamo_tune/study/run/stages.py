@@ -148,10 +148,13 @@ class ConfirmationStage:
         return sum(map(len, done.values())), confirmation_plan.waiting(study), total
 
     def should_stop(self, study: optuna.Study) -> bool:
+        """Queue again what the plan lacks (a measurement that FAILed, here or in another
+        runner), then stop once nothing waits. Failures in a row stop the run (`Monitor`)."""
+        confirmation_plan.enqueue_missing(study, self.plan)
         return confirmation_plan.waiting(study) == 0
 
     def optimize_kwargs(self, study: optuna.Study) -> dict[str, Any]:
-        return {"n_trials": confirmation_plan.waiting(study), "timeout": None}
+        return {"n_trials": None, "timeout": None}  # until `should_stop`
 
     def sampler(self) -> optuna.samplers.BaseSampler | None:
         return optuna.samplers.RandomSampler()

@@ -28,7 +28,6 @@ from dynamo_tune.study.store.recovery import (
     check_space,
     fail_dead_trials,
     fail_stale_trials,
-    heartbeat_failed_callback,
 )
 from dynamo_tune.study.store.samplers import make_sampler, run_seed
 from dynamo_tune.study.store.spill import restore_spilled, spill_path
@@ -95,7 +94,6 @@ def _open_for_run(
         target,
         heartbeat_interval_s=spec.study.heartbeat_interval_s if target.kind != "journal" else None,
         retry_s=spec.study.storage_retry_s,
-        stale_trial_callback=heartbeat_failed_callback if target.kind != "journal" else None,
     )
     directions = [d for d, _ in spec.objective.objectives()]
     space = SearchSpace(spec.search_space)

@@ -2,33 +2,57 @@
 
 Every trial records which process runs it (`runner`: host, pid, process start time). A new
 run fails the RUNNING trials whose runner process on this host is gone (a SIGKILL-ed run)
-and re-enqueues their parameters once; RUNNING trials of other hosts are left to the RDB
-heartbeat (`fail_stale_trials`), whose callback re-enqueues the same way. Only the process
+and re-enqueues their parameters once; RUNNING trials whose RDB heartbeat went stale (a dead
+runner on any host) are failed the same way, with a reason (`fail_stale_trials`). Only the process
 whose `tell(FAIL)` succeeds re-enqueues, so two runners never duplicate a retry.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import optuna
-from optuna.exceptions import ExperimentalWarning
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from dynamo_tune.errors import SearchSpaceChanged
 from dynamo_tune.study.trial.attr_keys import StudyAttr, TrialAttr
-from dynamo_tune.study.trial.record import StudyRecord, TrialRecord, enqueue, retry_attrs
+from dynamo_tune.study.trial.record import (
+    StudyRecord,
+    TrialRecord,
+    enqueue,
+    records,
+    retry_attrs,
+)
 from dynamo_tune.study.trial.runner import runner_is_dead
+
+BASELINE_ATTEMPTS = 3
+"""How often the baseline is attempted before a fault chain gives up on it: the study has no
+verdict without a COMPLETE baseline, so it is retried past the once of other configurations
+(found by the fault-injection soak: a fault and then a killed runner lost it for good)."""
 
 
 def reenqueue_once(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Enqueue a failed trial's parameters again unless it was itself a retry (or a
-    confirmation measurement: the confirmation plan queues what it lacks)."""
+    """Enqueue a failed trial's parameters again unless it was itself a retry (the baseline:
+    until `BASELINE_ATTEMPTS` attempts) or a confirmation measurement (the confirmation plan
+    queues what it lacks). True when queued."""
     record = TrialRecord.from_frozen(trial)
-    if record.retry_of is not None or not record.params or record.is_confirmation:
+    if not record.params or record.is_confirmation:
+        return False
+    if record.retry_of is not None and (
+        not record.baseline or _attempts(study, record) >= BASELINE_ATTEMPTS
+    ):
         return False
     enqueue(study, record.params, retry_attrs(record))
     return True
+
+
+def _attempts(study: optuna.Study, record: TrialRecord) -> int:
+    """How many trials the retry chain ending at `record` holds (`retry_of` links)."""
+    by_number = {r.number: r for r in records(study)}
+    count, link = 1, record.retry_of
+    while link is not None and link in by_number and count <= len(by_number):
+        count, link = count + 1, by_number[link].retry_of
+    return count
 
 
 def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
@@ -54,24 +78,32 @@ def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) 
     return failed
 
 
+STALE_REASON = "runner stopped sending heartbeats mid-trial (killed, or cut off from the storage)"
+"""The `fail_reason` of a RUNNING trial whose RDB heartbeat went stale."""
+
+
 def fail_stale_trials(study: optuna.Study) -> list[int]:
-    """FAIL RUNNING trials whose RDB heartbeat is stale (runners on other hosts that died).
-
-    Optuna does this before each new trial inside `optimize`; a run does it up front too, so
-    a dead runner's trials do not count as "running elsewhere" when the run decides whether
-    the target is reached. Their parameters are re-enqueued by `heartbeat_failed_callback`.
+    """FAIL, with `STALE_REASON`, every RUNNING trial whose RDB heartbeat is stale (a runner
+    on any host that died); re-enqueue each once. What `optuna.storages.fail_stale_trials`
+    does, plus the reason. Runs before each trial and when a run opens the study, so a dead
+    runner's trials do not count as "running elsewhere". Only the process whose FAIL is
+    stored re-enqueues. Nothing (journal storage) without a heartbeat.
     """
-    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    return sorted(before - after)
-
-
-def heartbeat_failed_callback(study: optuna.Study, trial: FrozenTrial) -> None:
-    """`RDBStorage(failed_trial_callback=...)`: re-enqueue a heartbeat-stale trial once."""
-    reenqueue_once(study, trial)
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return []
+    failed: list[int] = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
+        try:
+            storage.set_trial_user_attr(trial_id, TrialAttr.FAIL_REASON, STALE_REASON)
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue  # finished meanwhile, or another runner failed it first
+        trial = storage.get_trial(trial_id)
+        reenqueue_once(study, trial)
+        failed.append(trial.number)
+    return failed
 
 
 def check_space(study: optuna.Study, fingerprint: str, allow_changed: bool) -> bool:

@@ -85,9 +85,16 @@ RETRIED = (
     ),
     "create_new_trial",
     "_get_stale_trial_ids",
+    # what Optuna's `_CachedStorage` (the wrapper a study puts around an RDB storage) calls
+    # on it directly instead of the public methods above
+    "_create_new_trial",
+    "_set_trial_param",
+    "_get_trials",
+    "_get_best_trial_id",
 )
 """The storage methods a database outage retries: every read and write of a study or trial
-(`set_trial_state_values` too, below)."""
+(`set_trial_state_values` too, below), under their public names and the private ones the
+study's cache calls."""
 
 
 class RetryingRDBStorage(RDBStorage):

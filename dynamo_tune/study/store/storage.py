@@ -25,24 +25,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import logging
 import os
 import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import optuna
 from optuna.exceptions import ExperimentalWarning, StorageInternalError
-from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
-from optuna.trial import FrozenTrial
 from sqlalchemy.exc import (
     IntegrityError,
     NoSuchModuleError,
@@ -246,7 +243,6 @@ def open_storage(
     *,
     heartbeat_interval_s: int | None = None,
     retry_s: float = 0,
-    stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> BaseStorage:
     """Open (creating the database or file if needed, never its folder: `SpecError` naming a
     missing one) the storage; `StorageError` if it cannot be opened. An RDB storage's calls
@@ -261,11 +257,6 @@ def open_storage(
         if target.kind == "sqlite":
             assert target.path is not None
             engine_kwargs = {"creator": functools.partial(_sqlite_connect, target.path)}
-        callback_kw = (
-            "heartbeat_stale_trial_callback"
-            if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters
-            else "failed_trial_callback"
-        )
         for attempt in range(SCHEMA_RACE_ATTEMPTS):
             try:
                 with warnings.catch_warnings():
@@ -277,7 +268,6 @@ def open_storage(
                         engine_kwargs=engine_kwargs,
                         heartbeat_interval=heartbeat_interval_s,
                         grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,
-                        **{callback_kw: stale_trial_callback},
                     )
             except (IntegrityError, ProgrammingError, OperationalError) as exc:
                 # Two runners creating the schema at once: the loser retries and finds it
