@@ -3,12 +3,13 @@ faults at seeded random moments; then the invariants nothing measured may break.
 
 Two `dynamo-tune run` processes (each with its own local Dynamo stack: frontend + KV router,
 mocker workers, Prometheus) share one study on a private PostgreSQL server. For `--minutes`,
-an injector waits an exponential gap (mean `--mean-gap` s, drawn from `--seed`) and then
-SIGKILLs a mocker worker, a frontend or a Prometheus of a running stack, SIGKILLs a runner
-(and starts it again), cuts the study database's connections (`pg_terminate_backend`) or
-restarts the server (down 1-5 s). A runner that exits before the study is done is started
-again. After the injection window the runners get `--grace` minutes to finish the search
-(`n_trials` COMPLETE) and the confirmation. Then the stored study is checked:
+an injector waits an exponential gap (mean `--mean-gap` s, drawn from `--seed`) and then,
+each kind once per round in a seeded order, SIGKILLs a mocker worker, a frontend or a
+Prometheus of a running stack, SIGKILLs a runner (and starts it again), cuts the study
+database's connections (`pg_terminate_backend`) or restarts the server (down 1-5 s). A
+runner that exits before the study is done is started again. After the injection window the
+runners get `--grace` minutes to finish the search (`n_trials` COMPLETE) and the
+confirmation. Then the stored study is checked:
 
 - search trials COMPLETE == n_trials exactly; no RUNNING trial;
 - every FAIL trial has a reason and a fault kind;
@@ -260,12 +261,15 @@ class Injector:
         self.cfg, self.runners, self.server = cfg, runners, server
         self.rng = random.Random(cfg.seed)
         self.log: list[Injection] = []
+        self.order: list[str] = []
 
     def next_gap(self) -> float:
         return self.rng.expovariate(1.0 / self.cfg.mean_gap_s)
 
     def inject(self, elapsed_s: float) -> Injection:
-        kind = self.rng.choice(self.cfg.kinds)
+        if not self.order:  # every kind once per round, in a seeded order
+            self.order = self.rng.sample(self.cfg.kinds, len(self.cfg.kinds))
+        kind = self.order.pop()
         live = [r for r in self.runners if r.pid is not None]
         runner = self.rng.choice(live) if live else None
         detail, done = self._apply(kind, runner)
@@ -519,7 +523,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--mean-gap", type=float, default=40.0, help="Mean s between faults")
     parser.add_argument(
-        "--n-trials", type=int, default=None, help="The search target (default: 8 per minute)"
+        "--n-trials", type=int, default=None, help="The search target (default: 13 per minute)"
     )
     parser.add_argument("--keep", action="store_true", help="Keep the work folder")
     args = parser.parse_args()
@@ -528,7 +532,7 @@ def main() -> int:
         grace_minutes=args.grace,
         seed=args.seed,
         mean_gap_s=args.mean_gap,
-        n_trials=args.n_trials or max(4, round(8 * args.minutes)),
+        n_trials=args.n_trials or max(4, round(13 * args.minutes)),
     )
     folder = Path(tempfile.mkdtemp(prefix="dynamo-tune-soak-"))
     server = start_postgres()
