@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import io
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -246,3 +247,37 @@ def test_a_trial_that_failed_while_the_storage_was_away_is_not_left_running(
     assert TrialState.RUNNING not in [t.state for t in trials]
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 3
     assert not (tmp_path / "fake.spill.jsonl").exists()
+
+
+@pytest.mark.usefixtures("password_env")
+def test_a_run_started_while_the_server_restarts_waits_for_it(
+    tmp_path: Path,
+    server: PostgresServer,
+    postgres_db: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the fault-injection soak: a runner started while the server was cut or
+    restarting exited 3 ("cannot open storage") instead of waiting like any other call."""
+    path = _study(tmp_path, server, postgres_db, storage_retry_s=60)
+    server.stop()
+    timer = threading.Timer(2.0, server.start)
+    timer.start()
+    try:
+        summary = run_study_file(path, fake_stack().services)
+    finally:
+        timer.join()
+    assert summary.complete == 3
+    waits = [r.getMessage() for r in caplog.records if "retrying for up to 60 s" in r.getMessage()]
+    assert len(waits) == 1 and "tuner:***@" in waits[0] and ROLE_PASSWORD not in waits[0], waits
+
+
+@pytest.mark.usefixtures("password_env")
+def test_a_wrong_password_is_not_waited_for(
+    tmp_path: Path, server: PostgresServer, postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_VAR, "not-the-password")
+    path = _study(tmp_path, server, postgres_db, storage_retry_s=60)
+    started = time.monotonic()
+    with pytest.raises(StorageError, match="cannot open storage"):
+        run_study_file(path, fake_stack().services)
+    assert time.monotonic() - started < 30  # not the 60 s an unreachable server gets

@@ -49,6 +49,30 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | DBAPIError | StorageInternalError)
 
 
+_DOWN_WORDS = (
+    "connection refused",
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "the database system is",  # starting up, shutting down, in recovery
+)
+
+
+def is_server_down(exc: BaseException) -> bool:
+    """Whether `exc` says the server is down, restarting or cut the connection (SQLSTATE class
+    57, a refused or closed connection): what opening a storage waits for. Not a wrong
+    password, an unknown host or database: those fail at once."""
+    if not is_transient(exc):
+        return False
+    if isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("57"):
+        return True
+    text = str(exc).lower()
+    return any(word in text for word in _DOWN_WORDS)
+
+
 def call_with_retry(
     fn: Callable[[], T],
     *,

@@ -50,7 +50,7 @@ from sqlalchemy.exc import (
 
 from dynamo_tune.errors import SpecError, StorageError
 from dynamo_tune.study.spec.checks import QUERY_PASSWORD
-from dynamo_tune.study.store.retry import RetryingRDBStorage
+from dynamo_tune.study.store.retry import RetryingRDBStorage, is_server_down
 from dynamo_tune.validation import require_folder
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,9 @@ _OPEN_ERRORS = (
 """What opening a storage raises for a storage that cannot be opened (`StorageError`)."""
 
 
+_SCHEMA_RACE = (IntegrityError, ProgrammingError, OperationalError)
+
+
 def open_storage(
     target: StorageTarget,
     *,
@@ -257,7 +260,9 @@ def open_storage(
         if target.kind == "sqlite":
             assert target.path is not None
             engine_kwargs = {"creator": functools.partial(_sqlite_connect, target.path)}
-        for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        down_until = time.monotonic() + retry_s
+        attempt, warned = 0, False
+        while True:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ExperimentalWarning)
@@ -269,13 +274,27 @@ def open_storage(
                         heartbeat_interval=heartbeat_interval_s,
                         grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,
                     )
-            except (IntegrityError, ProgrammingError, OperationalError) as exc:
+            except (*_SCHEMA_RACE, StorageInternalError) as exc:
+                if target.kind != "sqlite" and is_server_down(exc):
+                    # a server restarting or cutting connections: wait, up to `retry_s`
+                    if time.monotonic() >= down_until:
+                        raise
+                    if not warned:
+                        warned = True
+                        log.warning(
+                            "storage %s unreachable (%s): retrying for up to %g s",
+                            target.display, target.reason(exc), retry_s,
+                        )  # fmt: skip
+                    time.sleep(1.0)
+                    continue
                 # Two runners creating the schema at once: the loser retries and finds it
                 # (SQLite says so with an OperationalError, a server never: it cannot connect).
                 lost_race = target.kind == "sqlite" or not isinstance(exc, OperationalError)
-                if not lost_race or attempt == SCHEMA_RACE_ATTEMPTS - 1:
+                attempt += 1
+                if isinstance(exc, StorageInternalError) or not lost_race:
                     raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+                if attempt == SCHEMA_RACE_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
     except _OPEN_ERRORS as exc:  # translated once, here
         raise StorageError(f"cannot open storage {target.display}: {target.reason(exc)}") from exc
