@@ -175,7 +175,8 @@ def test_a_runner_killed_mid_trial_is_failed_by_the_others_heartbeat_and_retried
         {
             "study.n_trials": 5,
             "study.storage": _study_url(postgres, postgres_db),
-            "study.heartbeat_interval_s": 1,  # stale after 3 s without a beat
+            "study.heartbeat_interval_s": 1,
+            "study.storage_retry_s": 2,  # stale after max(3 beats, 2 s + 1 beat) = 3 s
         },
     )
     victim = _runner(path, trial_seconds=60.0)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import optuna
 import psycopg
 import pytest
 from fakes import FakeStack, fake_stack, write_study
@@ -31,7 +32,7 @@ from dynamo_tune.errors import StorageError, WorkloadError
 from dynamo_tune.net import LOOPBACK
 from dynamo_tune.study import run_study_file
 from dynamo_tune.study.run.events import Event, Warned
-from dynamo_tune.study.store.retry import call_with_retry, is_transient
+from dynamo_tune.study.store.retry import RetryingRDBStorage, call_with_retry, is_transient
 from dynamo_tune.study.trial.attr_keys import TrialAttr
 
 PASSWORD_VAR = "TUNE_DB_PASSWORD"
@@ -281,3 +282,66 @@ def test_a_wrong_password_is_not_waited_for(
     with pytest.raises(StorageError, match="cannot open storage"):
         run_study_file(path, fake_stack().services)
     assert time.monotonic() - started < 30  # not the 60 s an unreachable server gets
+
+
+def test_a_session_whose_transaction_died_with_its_connection_is_retried(
+    server: PostgresServer, postgres_db: str, tmp_path: Path
+) -> None:
+    """Found by the fault-injection soak: after cut connections a runner exited 3 with
+    "Can't reconnect until invalid transaction is rolled back" (`PendingRollbackError`, which
+    the retry did not count as an outage)."""
+    from sqlalchemy import text
+
+    from dynamo_tune.study.store.storage import open_storage, resolve_storage
+
+    target = resolve_storage(server.url(postgres_db), "fake", tmp_path)
+    storage = open_storage(target, retry_s=10)
+    assert isinstance(storage, RetryingRDBStorage)
+    try:
+        optuna.create_study(storage=storage, study_name="s")
+        session = storage.scoped_session()
+        session.execute(text("SELECT 1"))  # a transaction open on this thread's session
+        assert _terminate_connections(server, postgres_db) >= 1
+        with pytest.raises(OperationalError):
+            session.execute(text("SELECT 1"))
+        assert [s.study_name for s in storage.get_all_studies()] == ["s"]
+    finally:
+        storage.engine.dispose()
+
+
+def test_the_grace_period_outlasts_the_outage_a_runner_rides_out() -> None:
+    """Found by the fault-injection soak: with a grace of three beats (6 s), a 5 s database
+    restart made a live runner's trial look dead to the other runner, which failed it."""
+    from dynamo_tune.study.store.storage import grace_period
+
+    assert grace_period(10, 60) == 70  # the defaults: 60 s outage + one 10 s beat
+    assert grace_period(2, 60) == 62
+    assert grace_period(10, 0) == 30  # no outage budget: three beats
+    assert grace_period(10, 5.5) == 30
+    assert grace_period(None, 60) is None
+
+
+def test_a_trial_another_runner_failed_meanwhile_is_dropped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other runner failed our trial as stale (our heartbeat could not reach the storage)
+    while we measured it: our run does not crash on storing into a finished trial."""
+    path = write_study(tmp_path, {"study.n_trials": 3})
+    stack = fake_stack()
+
+    def failed_by_another_runner() -> None:
+        study = optuna.load_study(study_name="fake", storage=f"sqlite:///{tmp_path}/fake.db")
+        (running,) = study.get_trials(states=(TrialState.RUNNING,))
+        study._storage.set_trial_state_values(running._trial_id, TrialState.FAIL)
+
+    _on_collect(stack, 1, failed_by_another_runner)
+    summary = run_study_file(path, stack.services)
+    assert summary.complete == 3
+    states = [t.state.name for t in trials_of(path)]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    warned = [m for r in caplog.records if "failed by another runner" in (m := r.getMessage())]
+    assert warned == [
+        "trial #1 was failed by another runner while it was measured (its heartbeat did not "
+        "reach the storage): its measurement is dropped; the configuration is queued again"
+    ]
+    assert "Traceback" not in capsys.readouterr().err

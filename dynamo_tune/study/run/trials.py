@@ -16,12 +16,14 @@ measurement, or FAIL) goes to the spill file (`store.spill`) and the run stops w
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
-from optuna.exceptions import StorageInternalError
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +37,8 @@ from dynamo_tune.study.store.spill import Spilled, spill, spill_path
 from dynamo_tune.study.trial.attr_keys import TrialAttr
 from dynamo_tune.study.trial.objective import Objective, interrupted_reason
 from dynamo_tune.study.trial.record import TrialRecord
+
+log = logging.getLogger(__name__)
 
 STORAGE_FAILURES = (SQLAlchemyError, StorageInternalError)
 ObjectiveFn = Callable[[optuna.Trial], float | Sequence[float]]
@@ -96,6 +100,8 @@ def _one_trial(handle: StudyHandle, func: ObjectiveFn, objective: Objective) -> 
                         objective.store(trial)
                     except STORAGE_FAILURES:
                         raise
+                    except UpdateFinishedTrialError:
+                        return _finished_elsewhere(study, trial)
                     except (Exception, KeyboardInterrupt) as exc:  # a second signal too
                         values, state, error = None, TrialState.FAIL, exc
                         _ensure_reason(trial, exc, "store")
@@ -113,14 +119,27 @@ def _one_trial(handle: StudyHandle, func: ObjectiveFn, objective: Objective) -> 
 
 def _ensure_reason(trial: optuna.Trial, error: BaseException | None, stage: str = "") -> None:
     """Every FAIL trial says why: the objective's reason, else one from `error` (`stage`:
-    what the run was doing, e.g. "store")."""
+    what the run was doing, e.g. "store"). Nothing for a trial already finished elsewhere."""
     if TrialRecord.from_trial(trial).fail_reason is not None or error is None:
         return
     if isinstance(error, KeyboardInterrupt):
         reason = interrupted_reason(error, stage or None)
     else:
         reason = f"{stage + ': ' if stage else ''}{type(error).__name__}: {error}"
-    trial.set_user_attr(TrialAttr.FAIL_REASON, reason)
+    with contextlib.suppress(UpdateFinishedTrialError):
+        trial.set_user_attr(TrialAttr.FAIL_REASON, reason)
+
+
+def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial:
+    """Our trial was finished by another runner while we measured it (it failed it as stale
+    when our heartbeat could not reach the database, and queued its configuration again):
+    the measurement is dropped with one warning; the run goes on."""
+    log.warning(
+        "trial #%d was failed by another runner while it was measured (its heartbeat did not "
+        "reach the storage): its measurement is dropped; the configuration is queued again",
+        trial.number,
+    )
+    return study._storage.get_trial(trial._trial_id)
 
 
 def _spilled(

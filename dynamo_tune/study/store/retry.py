@@ -21,7 +21,13 @@ from typing import Any, Protocol, TypeVar
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    PendingRollbackError,
+    ProgrammingError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +47,16 @@ class Target(Protocol):
 
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc` says the database could not be reached (worth retrying), not that the
-    request was wrong (a constraint, a schema, a bug)."""
+    request was wrong (a constraint, a schema, a bug). A session whose transaction died with
+    its connection (`PendingRollbackError`, "Can't reconnect until invalid transaction is
+    rolled back") counts: Optuna rolls the session back, so the retry goes through."""
     if isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
         exc = exc.__cause__
     if isinstance(exc, IntegrityError | ProgrammingError):
         return False
-    return isinstance(exc, OperationalError | DBAPIError | StorageInternalError)
+    return isinstance(
+        exc, OperationalError | DBAPIError | StorageInternalError | PendingRollbackError
+    )
 
 
 _DOWN_WORDS = (

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -241,6 +242,16 @@ _OPEN_ERRORS = (
 _SCHEMA_RACE = (IntegrityError, ProgrammingError, OperationalError)
 
 
+def grace_period(heartbeat_interval_s: int | None, retry_s: float) -> int | None:
+    """Seconds without a heartbeat before other runners fail a RUNNING trial as dead: three
+    beats, and never less than a storage outage the runner rides out (`retry_s`) plus one
+    beat, so a live runner's trial is not failed under it while the database is away (found
+    by the fault-injection soak). None without a heartbeat. Pure."""
+    if not heartbeat_interval_s:
+        return None
+    return max(3 * heartbeat_interval_s, math.ceil(retry_s) + heartbeat_interval_s)
+
+
 def open_storage(
     target: StorageTarget,
     *,
@@ -272,7 +283,7 @@ def open_storage(
                         retry_s=retry_s,
                         engine_kwargs=engine_kwargs,
                         heartbeat_interval=heartbeat_interval_s,
-                        grace_period=3 * heartbeat_interval_s if heartbeat_interval_s else None,
+                        grace_period=grace_period(heartbeat_interval_s, retry_s),
                     )
             except (*_SCHEMA_RACE, StorageInternalError) as exc:
                 if target.kind != "sqlite" and is_server_down(exc):
