@@ -97,7 +97,9 @@ def test_three_trial_study_on_the_local_stack(
         assert start - end >= 2.0  # two scrape intervals of the local Prometheus (1 s)
     assert main(["trials", str(path)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert [line.split()[1] for line in table[1:]] == ["COMPLETE"] * 3
+    assert [line.split()[1] for line in table[1:4]] == ["COMPLETE"] * 3
+    assert table[4] == ""  # no FAIL row, so no reason line; then the legend
+    assert table[5].startswith("ok: yes = meets every constraint")
     assert main(["best", str(path), "--format", "json"]) == 0
     best = json.loads(capsys.readouterr().out)
     assert best["best"][0]["values"][0] == max(t.value for t in trials)
@@ -344,7 +346,7 @@ def test_ctrl_c_mid_trial_fails_it_and_stops_the_stack(tmp_path: Path) -> None:
                 proc.wait()
     trial = open_study(path).get_trials()[running.number]
     assert trial.state == TrialState.FAIL
-    assert trial.user_attrs["fail_reason"].startswith("interrupted (Ctrl-C) during")
+    assert trial.user_attrs["fail_reason"].startswith("interrupted by SIGINT (Ctrl-C) during")
     wait_for(lambda: not _processes_using(tmp_path / "stack"), timeout_s=15)
     assert "dynamo-tune: interrupted" in log_path.read_text()
 
