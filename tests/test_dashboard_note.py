@@ -9,7 +9,6 @@ measurement exactly (no noise): the winner's gain is 0.832 / 0.48889 - 1 = +70.2
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -18,7 +17,7 @@ import pytest
 from fake_metrics_helpers import GRID
 from fakes import fake_stack, write_study
 from optuna_dashboard import get_note
-from study_helpers import open_study, stop_process_group
+from study_helpers import open_study
 
 from dynamo_tune.study import confirm_study_file, run_study_file
 
@@ -103,21 +102,11 @@ def test_no_verdict_writes_no_note(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_the_dashboard_shows_the_note_in_headless_chromium(confirmed: Path, tmp_path: Path) -> None:
-    from test_study_integration import CHROMIUM, DYNAMO_TUNE, _rendered, _text
+    from test_study_integration import CHROMIUM, _rendered, _text, serving_dashboard
 
     assert Path(CHROMIUM).exists(), "CI installs Debian's chromium"
     winner = _winner(open_study(confirmed)).number
-    proc = subprocess.Popen(
-        [DYNAMO_TUNE, "dashboard", str(confirmed)],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().split(": ", 1)[1].strip()
+    with serving_dashboard(confirmed) as url:
         html = _rendered(f"{url}/note", tmp_path / "profile")  # the sidebar's "Note" page
         assert f"confirmed winner: #{winner}: router.temperature=0.0: {GAIN}" in _text(html)
         assert '<a href="trials?numbers=4,5,6,7,8,9">the 6 confirmation measurements</a>' in html
-    finally:
-        stop_process_group(proc)

@@ -7,6 +7,7 @@ seconds beyond the stack's restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -287,15 +289,7 @@ def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Pat
     path = write_study(tmp_path, {"study.n_trials": 2, "study.name": "browser-check"})
     run_study_file(path, fake_stack().services)
     trial = open_study(path).get_trials()[1]
-    proc = subprocess.Popen(
-        [DYNAMO_TUNE, "dashboard", str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().split(": ", 1)[1].strip()
+    with serving_dashboard(path) as url:
         assert url.startswith("http://127.0.0.1:")
         home = _rendered(url.split("/dashboard/")[0] + "/dashboard/", tmp_path / "profile-a")
         assert "browser-check" in home
@@ -304,6 +298,20 @@ def test_dashboard_in_headless_chromium_shows_study_and_user_attrs(tmp_path: Pat
         assert "kv_efficiency_source frontend" in page
         assert f"ttft_p95_seconds {trial.user_attrs['ttft_p95_seconds']!r}" in page
         assert f"kv_efficiency {trial.user_attrs['kv_efficiency']!r}" in page
+
+
+@contextlib.contextmanager
+def serving_dashboard(study_file: Path) -> Iterator[str]:
+    """`dynamo-tune dashboard STUDY` in its own process group; yields the URL it prints."""
+    proc = subprocess.Popen(
+        [DYNAMO_TUNE, "dashboard", str(study_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().split(": ", 1)[1].strip()
     finally:
         stop_process_group(proc)
 
