@@ -204,3 +204,27 @@ async def test_a_killed_prometheus_is_started_again_by_the_next_apply(
         body = (await client.get(f"{ep.prometheus_url}/api/v1/targets")).json()
     health = {t["scrapeUrl"]: t["health"] for t in body["data"]["activeTargets"]}
     assert health == {url: "up" for url in stack.endpoints().metrics_urls}
+
+
+async def test_prometheus_killed_while_a_restart_waits_for_its_scrapes_is_a_fault(
+    tmp_path: Path,
+) -> None:
+    """Found by the fault-injection soak: the wait ran out its 20 s and failed the trial as a
+    plain `NotReady` (not retried), although the deployment, not the configuration, broke."""
+    import time
+
+    from dynamo_tune.deploy.prometheus import PrometheusServer
+    from dynamo_tune.errors import DeploymentFault
+
+    server = PrometheusServer(tmp_path / "prometheus", {"127.0.0.1:9": "frontend"}, 1.0)
+    server.start()
+    try:
+        await server.wait_ready()
+        assert server.process is not None and server.process.pid is not None
+        os.kill(server.process.pid, signal.SIGKILL)
+        started = time.monotonic()
+        with pytest.raises(DeploymentFault, match=r"prometheus \(pid \d+\) exited with code -9"):
+            await server.wait_scraped_after(["127.0.0.1:9"], time.time())
+        assert time.monotonic() - started < 5  # at once, not after the 20 s wait
+    finally:
+        server.stop()

@@ -144,7 +144,13 @@ def test_ctrl_c_or_sigterm_fails_the_trial_with_a_reason(tmp_path: Path, sig: in
 
 def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_path: Path) -> None:
     path = write_study(
-        tmp_path, {"study.n_trials": 1, "study.baseline": None, "study.heartbeat_interval_s": 1}
+        tmp_path,
+        {
+            "study.n_trials": 1,
+            "study.baseline": None,
+            "study.heartbeat_interval_s": 1,
+            "study.storage_retry_s": 2,  # stale after max(3 beats, 2 s + 1 beat) = 3 s
+        },
     )
     run_study_file(path, fake_stack().services)
     loaded = load_spec(path)
@@ -167,6 +173,9 @@ def test_heartbeat_fails_a_stale_trial_of_another_host_and_reenqueues_it(tmp_pat
     run_study_file(path, fake_stack().services, n_trials=2)
     trials = open_study(path).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
+    assert trials[trial.number].user_attrs[TrialAttr.FAIL_REASON] == (
+        "runner stopped sending heartbeats mid-trial (killed, or cut off from the storage)"
+    )
     retries = [t for t in trials if t.user_attrs.get(TrialAttr.RETRY_OF) == trial.number]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == params

@@ -140,11 +140,14 @@ class PrometheusServer:
         """Wait until every `host:port` in `addresses` was scraped `up` after `after_unix`.
 
         Used after a restart, so that no measured window starts before Prometheus has seen
-        the restarted process's fresh counters.
+        the restarted process's fresh counters. Prometheus exiting meanwhile raises at once
+        (`raise_if_exited`: a `DeploymentFault` when it was killed).
         """
         async with httpx.AsyncClient(timeout=2.0) as client:
 
             async def check() -> Observation[None]:
+                if self.process is not None:
+                    raise_if_exited([self.process])
                 try:
                     body = (await client.get(f"{self.url}/api/v1/targets")).json()
                     done = {
