@@ -57,26 +57,35 @@ def _attempts(study: optuna.Study, record: TrialRecord) -> int:
 
 def fail_dead_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
     """FAIL every RUNNING trial whose runner on this host died; re-enqueue each once."""
-    failed: list[int] = []
     study_id = storage.get_study_id_from_name(study.study_name)
+    failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not runner_is_dead(TrialRecord.from_frozen(trial).runner):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-        try:
-            storage.set_trial_user_attr(
-                trial_id, TrialAttr.FAIL_REASON, "runner process died (killed) mid-trial"
-            )
-        except RuntimeError:  # UpdateFinishedTrialError
-            continue  # it just finished elsewhere: not dead after all
-        try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (ValueError, RuntimeError):
-            continue  # another runner failed it first: it re-enqueues, not us
-        reenqueue_once(study, trial)
-        failed.append(trial.number)
+        if _fail_and_requeue(study, storage, trial_id, DEAD_REASON) is not None:
+            failed.append(trial.number)
     return failed
 
+
+def _fail_and_requeue(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, reason: str
+) -> int | None:
+    """FAIL a RUNNING trial with `reason` and re-enqueue it once; its number, or None when it
+    finished meanwhile or another runner failed it first (that runner re-enqueues, not us)."""
+    try:
+        storage.set_trial_user_attr(trial_id, TrialAttr.FAIL_REASON, reason)
+        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            return None
+    except UpdateFinishedTrialError:
+        return None
+    trial = storage.get_trial(trial_id)
+    reenqueue_once(study, trial)
+    return trial.number
+
+
+DEAD_REASON = "runner process died (killed) mid-trial"
+"""The `fail_reason` of a RUNNING trial whose runner process on this host is gone."""
 
 STALE_REASON = "runner stopped sending heartbeats mid-trial (killed, or cut off from the storage)"
 """The `fail_reason` of a RUNNING trial whose RDB heartbeat went stale."""
@@ -92,18 +101,9 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
     storage = study._storage
     if not is_heartbeat_enabled(storage):
         return []
-    failed: list[int] = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
-        try:
-            storage.set_trial_user_attr(trial_id, TrialAttr.FAIL_REASON, STALE_REASON)
-            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                continue
-        except UpdateFinishedTrialError:
-            continue  # finished meanwhile, or another runner failed it first
-        trial = storage.get_trial(trial_id)
-        reenqueue_once(study, trial)
-        failed.append(trial.number)
-    return failed
+    stale = storage._get_stale_trial_ids(study._study_id)  # type: ignore[attr-defined]
+    failed = (_fail_and_requeue(study, storage, trial_id, STALE_REASON) for trial_id in stale)
+    return [number for number in failed if number is not None]
 
 
 def check_space(study: optuna.Study, fingerprint: str, allow_changed: bool) -> bool:

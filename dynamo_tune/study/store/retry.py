@@ -45,13 +45,19 @@ class Target(Protocol):
     def reason(self, exc: BaseException) -> str: ...
 
 
+def _unwrapped(exc: BaseException) -> BaseException:
+    """The database error behind Optuna's `StorageInternalError` (else `exc` itself)."""
+    if isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc` says the database could not be reached (worth retrying), not that the
     request was wrong (a constraint, a schema, a bug). A session whose transaction died with
     its connection (`PendingRollbackError`, "Can't reconnect until invalid transaction is
     rolled back") counts: Optuna rolls the session back, so the retry goes through."""
-    if isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
-        exc = exc.__cause__
+    exc = _unwrapped(exc)
     if isinstance(exc, IntegrityError | ProgrammingError):
         return False
     return isinstance(
@@ -73,8 +79,7 @@ def is_server_down(exc: BaseException) -> bool:
     password, an unknown host or database: those fail at once."""
     if not is_transient(exc):
         return False
-    if isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
-        exc = exc.__cause__
+    exc = _unwrapped(exc)
     orig = getattr(exc, "orig", None)
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith("57"):
